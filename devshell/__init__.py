@@ -1,0 +1,38 @@
+"""devshell: the developer toolbelt of a module-based, PostgreSQL-backed WSGI application.
+
+The public API is imported lazily, so ``import devshell`` (and ``devshell --help``)
+costs almost nothing until a function is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+#: public name -> module that defines it
+_LAZY = {
+    "DevshellError": "devshell.errors",
+    "UsageError": "devshell.errors",
+    "load_config": "devshell.config",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import load_config as load_config
+    from .errors import DevshellError as DevshellError, UsageError as UsageError
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'devshell' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

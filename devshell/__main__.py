@@ -1,0 +1,3 @@
+from devshell.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""The one dispatcher: ``devshell <command>``.
+
+Built-in commands are registered by dotted path and imported only when they run,
+so ``devshell --help`` stays light. Third-party commands come from the
+entry-point group ``devshell.commands`` (read once, on first use); a plugin that
+fails to load is reported and skipped, and the built-ins keep working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .checks import process_defaults
+from .errors import DevshellError
+
+PLUGIN_GROUP = "devshell.commands"
+
+#: name -> (import path "module:attribute", one-line help shown by ``devshell --help``)
+BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "config": ("devshell.commands.config:config_command",
+               "Show the effective configuration and where each value comes from."),
+    "db": ("devshell.commands.db:db_group",
+           "Create, copy, dump and restore databases; run the embedded PostgreSQL."),
+}
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def warn(message: str) -> None:
+    click.echo(f"devshell: warning: {message}", err=True)
+
+
+class DevshellGroup(click.Group):
+    """A click group whose commands are imported on demand."""
+
+    _plugins: dict[str, Any] | None = None
+
+    def plugin_entry_points(self) -> dict[str, Any]:
+        if DevshellGroup._plugins is None:
+            from importlib.metadata import entry_points
+
+            found = {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
+            DevshellGroup._plugins = {name: ep for name, ep in found.items() if name not in BUILTIN_COMMANDS}
+        return DevshellGroup._plugins
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(self.commands) | set(BUILTIN_COMMANDS) | set(self.plugin_entry_points())
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name in BUILTIN_COMMANDS:
+            module_name, _, attribute = BUILTIN_COMMANDS[cmd_name][0].partition(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            self.commands[cmd_name] = command
+            return command
+        entry_point = self.plugin_entry_points().get(cmd_name)
+        if entry_point is None:
+            return None
+        try:
+            command = entry_point.load()
+        except Exception as exc:  # a broken plugin must not take the built-ins down
+            warn(f"plugin command {cmd_name!r} ({entry_point.value}) failed to load: {exc}")
+            return None
+        if not isinstance(command, click.Command):
+            warn(f"plugin command {cmd_name!r} ({entry_point.value}) is not a click command")
+            return None
+        self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in BUILTIN_COMMANDS and name not in self.commands:
+                rows.append((name, BUILTIN_COMMANDS[name][1]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=DevshellGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
+@click.version_option(__version__, "--version", prog_name="devshell")
+@click.option("--debug", is_flag=True, help="Show tracebacks of expected errors too.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """devshell: shell, database admin and more for a module-based PostgreSQL application.
+
+    Run `devshell help COMMAND` or `devshell COMMAND -h` for a command's options.
+    Shell completion: eval "$(_DEVSHELL_COMPLETE=bash_source devshell)" (zsh_source, fish_source).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if ctx.invoked_subcommand is None:
+        default = ctx.command.get_command(ctx, "server") if isinstance(ctx.command, click.Group) else None
+        if default is None:  # the server command is not part of this build yet
+            click.echo(ctx.get_help())
+            return
+        ctx.invoke(default)
+
+
+@cli.command("help", context_settings=CONTEXT_SETTINGS)
+@click.argument("command", nargs=-1)
+@click.pass_context
+def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
+    """Show help for devshell or a command: `devshell help db create`."""
+    parent = ctx.parent
+    assert parent is not None
+    current: click.Command = parent.command
+    target_ctx = parent
+    for name in command:
+        if not isinstance(current, click.Group):
+            raise click.UsageError(f"{target_ctx.command_path} has no subcommand {name!r}", ctx=ctx)
+        sub = current.get_command(target_ctx, name)
+        if sub is None:
+            raise click.UsageError(f"no such command {' '.join([target_ctx.command_path, name])!r}", ctx=ctx)
+        current = sub
+        target_ctx = click.Context(sub, info_name=name, parent=target_ctx)
+    click.echo(target_ctx.get_help())
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"devshell: error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn expected failures into one line and an exit code."""
+    process_defaults()
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = cli.main(args=args, prog_name="devshell", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
+        _fail(exc.format_message().replace("\n", " ") + hint, exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message().replace("\n", " "), exc.exit_code)
+    except click.Abort:
+        _fail("aborted", 1)
+    except DevshellError as exc:
+        if debug:
+            raise
+        _fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,296 @@
+"""Layered configuration.
+
+The order, from weakest to strongest, is written down in :func:`load_config`:
+built-in defaults, the user file, the project file, the environment, the command
+line. Every value remembers where it came from so ``devshell config`` can say so,
+and keys nobody knows are reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+PROJECT_FILE = "devshell.toml"
+ENV_PREFIX = "DEVSHELL_"
+#: DEVSHELL_* variables that are read elsewhere and are not settings.
+ENV_NOT_SETTINGS = frozenset({"DEVSHELL_PASSWORD", "DEVSHELL_CONFIG_DIR"})
+#: libpq's variables, mapped to the settings they stand for.
+LIBPQ_ENV = {
+    "PGHOST": "db_host",
+    "PGPORT": "db_port",
+    "PGUSER": "db_user",
+    "PGPASSWORD": "db_password",
+    "PGDATABASE": "db_name",
+    "PGSSLMODE": "db_sslmode",
+}
+MiB = 1024 * 1024
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    return int(str(value).strip())
+
+
+def _to_str(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"expected a string, got {value!r}")
+    return str(value)
+
+
+def _to_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return [part.strip() for part in str(value).replace(os.pathsep, ",").split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One known configuration key: its default, how to read it, what it is for."""
+
+    name: str
+    default: Any
+    convert: Callable[[Any], Any]
+    help: str
+    secret: bool = False
+    is_path: bool = False
+
+
+def _settings(*items: Setting) -> dict[str, Setting]:
+    return {item.name: item for item in items}
+
+
+SETTINGS: dict[str, Setting] = _settings(
+    Setting("data_dir", ".devshell", _to_str, "embedded cluster, REPL history, deployed modules", is_path=True),
+    Setting("addons_path", [], _to_list, "folders searched for modules", is_path=True),
+    Setting("db_host", None, _to_str, "database server host or socket folder (unset: embedded)"),
+    Setting("db_port", None, _to_int, "database server port"),
+    Setting("db_user", None, _to_str, "database role"),
+    Setting("db_password", None, _to_str, "database password", secret=True),
+    Setting("db_name", None, _to_str, "default database"),
+    Setting("db_sslmode", None, _to_str, "libpq sslmode for an external server"),
+    Setting("pg_bindir", None, _to_str, "folder of the PostgreSQL server binaries", is_path=True),
+    Setting("embedded_os_user", "postgres", _to_str, "account that runs the embedded cluster when devshell runs as root"),
+    Setting("mode", "threaded", _to_str, "server mode: threaded, gevent or prefork"),
+    Setting("http_interface", "127.0.0.1", _to_str, "address the HTTP server binds"),
+    Setting("http_port", 8069, _to_int, "HTTP port"),
+    Setting("gevent_port", 8072, _to_int, "long-polling port of the gevent server"),
+    Setting("workers", 0, _to_int, "HTTP worker processes (> 0 implies prefork)"),
+    Setting("max_cron_threads", 2, _to_int, "cron threads or processes"),
+    Setting("pidfile", None, _to_str, "file holding the server's pid", is_path=True),
+    Setting("limit_request", 65536, _to_int, "requests a worker serves before it is recycled"),
+    Setting("limit_memory_soft", 2048 * MiB, _to_int, "bytes after which a worker is recycled"),
+    Setting("limit_memory_hard", 2560 * MiB, _to_int, "bytes a worker may never exceed"),
+    Setting("limit_time_cpu", 60, _to_int, "CPU seconds per request"),
+    Setting("limit_time_real", 120, _to_int, "wall-clock seconds per request"),
+    Setting("dbfilter", "", _to_str, "regular expression of the databases served (%h host, %d subdomain)"),
+    Setting("list_db", True, _to_bool, "allow /web/database/list"),
+    Setting("dev", [], _to_list, "developer features, e.g. reload"),
+    Setting("allow_root", False, _to_bool, "let a server run as root on a public address"),
+    Setting("admin_password", None, _to_str, "password of the admin user created by db init", secret=True),
+    Setting("shell_interface", None, _to_str, "preferred REPL: ipython, ptpython, bpython or python"),
+    Setting("log_level", "info", _to_str, "debug, info, warning or error"),
+)
+
+
+@dataclass
+class Config:
+    """The effective configuration: values, where each came from, and what was not understood."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    project_root: Path | None = None
+    files: list[Path] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def is_set(self, key: str) -> bool:
+        """True when the value came from anywhere but the built-in default."""
+        return self.sources.get(key, "default") != "default"
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths are read against: the project root, else the cwd."""
+        return self.project_root or Path.cwd()
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.values["data_dir"])
+
+    def with_overrides(self, overrides: Mapping[str, Any], source: str = "command line") -> "Config":
+        """A copy with the command-line layer applied (``None`` means "flag not given")."""
+        values, sources = dict(self.values), dict(self.sources)
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            flag = "--" + key.replace("_", "-")
+            values[key] = _convert(key, value, f"{source} {flag}", Path.cwd())
+            sources[key] = f"{source} {flag}"
+        return Config(values, sources, list(self.unknown), self.project_root, list(self.files))
+
+
+def _convert(key: str, value: Any, origin: str, base: Path) -> Any:
+    setting = SETTINGS[key]
+    try:
+        converted = setting.convert(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: invalid value for {key}: {exc}") from None
+    if setting.is_path and converted:
+        if isinstance(converted, list):
+            converted = [str((base / os.path.expanduser(p)).resolve()) for p in converted]
+        else:
+            converted = str((base / os.path.expanduser(converted)).resolve())
+    return converted
+
+
+def user_config_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's file in the platform config dir (``DEVSHELL_CONFIG_DIR`` overrides)."""
+    environ = os.environ if environ is None else environ
+    folder = environ.get("DEVSHELL_CONFIG_DIR")
+    if not folder:
+        import click
+
+        folder = click.get_app_dir("devshell")
+    return Path(folder) / "config.toml"
+
+
+def find_project_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
+    """Walk up from *start* to the first ``devshell.toml`` or ``pyproject.toml`` with ``[tool.devshell]``."""
+    for folder in [start, *start.parents]:
+        candidate = folder / PROJECT_FILE
+        if candidate.is_file():
+            return candidate, _read_toml(candidate)
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            section = _read_toml(pyproject).get("tool", {}).get("devshell")
+            if isinstance(section, dict):
+                return pyproject, section
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _apply_file(config: Config, path: Path, data: Mapping[str, Any], label: str) -> None:
+    for key, value in data.items():
+        if key not in SETTINGS:
+            config.unknown.append((key, f"{label} {path}"))
+            continue
+        config.values[key] = _convert(key, value, str(path), path.parent)
+        config.sources[key] = f"{label} {path}"
+    config.files.append(path)
+
+
+def load_config(
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the effective configuration, layer by layer."""
+    cwd = Path.cwd() if cwd is None else cwd
+    environ = os.environ if environ is None else environ
+
+    # 1. built-in defaults
+    config = Config(
+        values={key: s.default for key, s in SETTINGS.items()},
+        sources={key: "default" for key in SETTINGS},
+    )
+
+    # 2. the user's file in the platform config dir
+    user_file = user_config_file(environ)
+    if user_file.is_file():
+        _apply_file(config, user_file, _read_toml(user_file), "user file")
+
+    # 3. the project file, found by walking up from the cwd; it also fixes the project root
+    found = find_project_file(cwd)
+    if found:
+        path, data = found
+        config.project_root = path.parent
+        _apply_file(config, path, data, "project file")
+
+    # 4. the environment: libpq's PG* first, then DEVSHELL_*, which wins over them
+    for variable, key in LIBPQ_ENV.items():
+        if environ.get(variable):
+            config.values[key] = _convert(key, environ[variable], f"${variable}", cwd)
+            config.sources[key] = f"environment ${variable}"
+    for variable, raw in sorted(environ.items()):
+        if not variable.startswith(ENV_PREFIX) or variable in ENV_NOT_SETTINGS:
+            continue
+        key = variable[len(ENV_PREFIX):].lower()
+        if key not in SETTINGS:
+            config.unknown.append((variable, "environment"))
+            continue
+        config.values[key] = _convert(key, raw, f"${variable}", cwd)
+        config.sources[key] = f"environment ${variable}"
+
+    # the data dir default is relative to the project root (or the cwd outside a project)
+    if not config.is_set("data_dir"):
+        config.values["data_dir"] = str(config.base_dir / SETTINGS["data_dir"].default)
+
+    # 5. the command line
+    if overrides:
+        config = config.with_overrides(overrides)
+    return config
+
+
+def suggestion(key: str, known: Iterable[str] = SETTINGS) -> str:
+    """A "did you mean" hint for a misspelt key, or an empty string."""
+    name = key[len(ENV_PREFIX):].lower() if key.startswith(ENV_PREFIX) else key
+    close = difflib.get_close_matches(name, list(known), n=1)
+    if not close:
+        return ""
+    return f" (did you mean {ENV_PREFIX + close[0].upper() if key.startswith(ENV_PREFIX) else close[0]!r}?)"
+
+
+def unknown_key_messages(config: Config) -> list[str]:
+    """One line per key nobody knows, with a hint when a known key is close."""
+    return [f"unknown setting {key!r} in {where}{suggestion(key)}" for key, where in config.unknown]
+
+
+def display_value(key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if SETTINGS[key].secret:
+        return "********"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)

@@ -1,0 +1,1 @@
+"""Database servers and databases: connections, the embedded cluster, administration."""

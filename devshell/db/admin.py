@@ -1,0 +1,247 @@
+"""Database administration: list, create, drop, copy, dump and restore.
+
+Plain functions taking a :class:`ServerAddress`, shared by the CLI and the
+notebook API. Names are always quoted with ``psycopg2.sql``; dump and restore
+stream through pg_dump / pg_restore in PostgreSQL's custom format, a chunk at a
+time, so no dump is ever held in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+from ..errors import DatabaseError
+from .connection import MAINTENANCE_DB, ServerAddress, connect, server_version, validate_db_name
+
+CHUNK = 1024 * 1024
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    name: str
+    owner: str
+    size: int
+
+
+@contextlib.contextmanager
+def _maintenance(address: ServerAddress) -> Iterator["object"]:
+    conn = connect(address, MAINTENANCE_DB, autocommit=True)
+    try:
+        with conn.cursor() as cr:
+            yield cr
+    finally:
+        conn.close()
+
+
+def _exists(cr: "object", name: str) -> bool:
+    cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))  # type: ignore[attr-defined]
+    return cr.fetchone() is not None  # type: ignore[attr-defined]
+
+
+def list_databases(address: ServerAddress) -> list[DatabaseInfo]:
+    """The databases a client may connect to, templates and the maintenance db left out."""
+    with _maintenance(address) as cr:
+        cr.execute(  # type: ignore[attr-defined]
+            """SELECT d.datname, pg_get_userbyid(d.datdba),
+                      CASE WHEN has_database_privilege(d.datname, 'CONNECT')
+                           THEN pg_database_size(d.datname) ELSE 0 END
+                 FROM pg_database d
+                WHERE d.datallowconn AND NOT d.datistemplate AND d.datname <> %s
+                ORDER BY d.datname""",
+            (MAINTENANCE_DB,),
+        )
+        return [DatabaseInfo(*row) for row in cr.fetchall()]  # type: ignore[attr-defined]
+
+
+def database_exists(address: ServerAddress, name: str) -> bool:
+    with _maintenance(address) as cr:
+        return _exists(cr, name)
+
+
+def create_database(address: ServerAddress, name: str, *, template: str | None = None) -> None:
+    """Create *name*; an existing database is an error, never reused silently."""
+    from psycopg2 import sql
+
+    validate_db_name(name)
+    with _maintenance(address) as cr:
+        if _exists(cr, name):
+            raise DatabaseError(f"database {name!r} already exists")
+        if template is not None and not _exists(cr, template):
+            raise DatabaseError(f"database {template!r} does not exist")
+        query = sql.SQL("CREATE DATABASE {} ENCODING 'UTF8'").format(sql.Identifier(name))
+        if template is not None:
+            _disconnect_others(cr, template)
+            query = sql.SQL("{} TEMPLATE {}").format(query, sql.Identifier(template))
+        _execute_admin(cr, query, name)
+
+
+def drop_database(address: ServerAddress, name: str, *, missing_ok: bool = False) -> bool:
+    """Drop *name*, closing other sessions on it first; False when it did not exist."""
+    from psycopg2 import sql
+
+    with _maintenance(address) as cr:
+        if not _exists(cr, name):
+            if missing_ok:
+                return False
+            raise DatabaseError(f"database {name!r} does not exist")
+        query = sql.SQL("DROP DATABASE {}").format(sql.Identifier(name))
+        if server_version(cr.connection) >= 130000:  # type: ignore[attr-defined]
+            query = sql.SQL("{} WITH (FORCE)").format(query)
+        else:
+            _disconnect_others(cr, name)
+        _execute_admin(cr, query, name)
+    return True
+
+
+def copy_database(address: ServerAddress, source: str, target: str) -> None:
+    """Copy *source* to a new database *target* (a template copy: one atomic server-side step)."""
+    create_database(address, target, template=source)
+
+
+def _disconnect_others(cr: "object", name: str) -> None:
+    # CREATE DATABASE ... TEMPLATE needs the template to have no other sessions.
+    cr.execute(  # type: ignore[attr-defined]
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name,),
+    )
+
+
+def _execute_admin(cr: "object", query: "object", name: str) -> None:
+    import psycopg2
+
+    try:
+        cr.execute(query)  # type: ignore[attr-defined]
+    except psycopg2.Error as exc:
+        message = (exc.pgerror or str(exc)).strip().splitlines()[0].removeprefix("ERROR:").strip()
+        raise DatabaseError(f"{name}: {message}") from None
+
+
+# -- dump and restore ----------------------------------------------------------------------
+
+def _tool(name: str) -> str:
+    from .embedded import find_bindir
+
+    return str(find_bindir(os.environ.get("DEVSHELL_PG_BINDIR")) / name)
+
+
+def _tool_env(address: ServerAddress) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env.update(address.libpq_env())
+    return env
+
+
+def _tool_error(name: str, stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return f"{name} failed: {lines[-1] if lines else 'no message'}"
+
+
+def dump_database(address: ServerAddress, name: str, out: IO[bytes], progress: Progress | None = None) -> int:
+    """Stream a custom-format dump of *name* into *out*; returns the bytes written."""
+    if not database_exists(address, name):
+        raise DatabaseError(f"database {name!r} does not exist")
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([_tool("pg_dump"), "--format=custom", "--no-password", "--dbname", name],
+                                stdout=subprocess.PIPE, stderr=errors, env=_tool_env(address))
+        assert proc.stdout is not None
+        written = 0
+        try:
+            while chunk := proc.stdout.read(CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+                if progress:
+                    progress(len(chunk))
+        finally:
+            proc.stdout.close()
+            code = proc.wait()
+        if code != 0:
+            errors.seek(0)
+            raise DatabaseError(_tool_error("pg_dump", errors.read().decode(errors="replace")))
+    return written
+
+
+def dump_to_file(address: ServerAddress, name: str, path: Path, progress: Progress | None = None) -> int:
+    """Dump into *path* through a temporary file, renamed only once the dump is complete."""
+    partial = path.with_name(path.name + ".part")
+    try:
+        with partial.open("wb") as out:
+            size = dump_database(address, name, out, progress)
+        partial.replace(path)
+    except OSError as exc:
+        raise DatabaseError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return size
+
+
+def restore_database(address: ServerAddress, name: str, source: IO[bytes],
+                     progress: Progress | None = None) -> None:
+    """Restore a custom-format dump into a new database *name*, all or nothing.
+
+    The dump goes into a hidden database that is renamed to *name* only after
+    pg_restore succeeded in a single transaction; on failure it is dropped.
+    """
+    from psycopg2 import sql
+
+    validate_db_name(name)
+    if database_exists(address, name):
+        raise DatabaseError(f"database {name!r} already exists: drop it first or restore under another name")
+    staging = f"{name[:40]}__restoring_{secrets.token_hex(4)}"
+    create_database(address, staging)
+    try:
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(
+                [_tool("pg_restore"), "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
+                 "--no-password", "--dbname", staging],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=_tool_env(address),
+            )
+            assert proc.stdin is not None
+            try:
+                while chunk := source.read(CHUNK):
+                    proc.stdin.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+            except BrokenPipeError:
+                pass  # pg_restore stopped reading: its exit status and message say why
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    proc.stdin.close()
+                code = proc.wait()
+            if code != 0:
+                errors.seek(0)
+                raise DatabaseError(_tool_error("pg_restore", errors.read().decode(errors="replace")))
+        with _maintenance(address) as cr:
+            _execute_admin(cr, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(staging), sql.Identifier(name)), name)
+    except BaseException:
+        with contextlib.suppress(DatabaseError):
+            drop_database(address, staging, missing_ok=True)
+        raise
+
+
+def table_row_counts(address: ServerAddress, name: str) -> dict[str, int]:
+    """Exact row counts of every ordinary table (for comparing a dump with its restore)."""
+    from psycopg2 import sql
+
+    conn = connect(address, name)
+    try:
+        with conn.cursor() as cr:
+            cr.execute(
+                """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                      AND n.nspname NOT LIKE 'pg_toast%%' ORDER BY 1, 2"""
+            )
+            counts = {}
+            for schema, table in cr.fetchall():
+                cr.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+                counts[f"{schema}.{table}"] = cr.fetchone()[0]
+            return counts
+    finally:
+        conn.close()

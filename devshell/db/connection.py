@@ -1,0 +1,110 @@
+"""Where the database server is, and connections to it with errors a user can act on.
+
+The server comes from the configuration (``db_*`` settings, ``DEVSHELL_DB_*`` or
+libpq's ``PG*`` variables); when none of them names a host or a port, devshell's
+embedded cluster is used and started on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ..checks import check_db_user
+from ..config import Config
+from ..errors import DatabaseError, UsageError
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+MAINTENANCE_DB = "postgres"
+MAX_IDENTIFIER_BYTES = 63
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Enough to reach a PostgreSQL server, for psycopg2 and for the pg_* tools."""
+
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: str | None = None
+    sslmode: str | None = None
+    embedded: bool = False
+
+    def connect_kwargs(self, dbname: str) -> dict[str, Any]:
+        params = {"dbname": dbname, "host": self.host, "port": self.port, "user": self.user,
+                  "password": self.password, "sslmode": self.sslmode, "application_name": "devshell"}
+        return {key: value for key, value in params.items() if value is not None}
+
+    def libpq_env(self) -> dict[str, str]:
+        """Variables for child processes (pg_dump, pg_restore): secrets never on a command line."""
+        names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD",
+                 "sslmode": "PGSSLMODE"}
+        return {env: str(getattr(self, attr)) for attr, env in names.items() if getattr(self, attr) is not None}
+
+    def describe(self) -> str:
+        where = "the embedded server" if self.embedded else "the server"
+        host = self.host or "the default socket"
+        return f"{where} at {host}" + (f":{self.port}" if self.port else "")
+
+
+def resolve_server(config: Config, *, start: bool = True) -> ServerAddress:
+    """The server the configuration names, or the embedded cluster (started if *start*)."""
+    if config.is_set("db_host") or config.is_set("db_port"):
+        address = ServerAddress(host=config["db_host"], port=config["db_port"], user=config["db_user"],
+                                password=config["db_password"], sslmode=config["db_sslmode"])
+    else:
+        from .embedded import EmbeddedCluster
+
+        cluster = EmbeddedCluster.from_config(config)
+        if start:
+            cluster.ensure_running()
+        address = cluster.address()
+        if config["db_user"]:
+            address = replace(address, user=config["db_user"], password=config["db_password"])
+    check_db_user(address.user)
+    return address
+
+
+def validate_db_name(name: str) -> str:
+    """Reject names PostgreSQL would truncate or that cannot be typed back."""
+    if not name or not name.strip():
+        raise UsageError("a database name cannot be empty")
+    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        raise UsageError(f"database name {name!r} is longer than {MAX_IDENTIFIER_BYTES} bytes")
+    if "\x00" in name:
+        raise UsageError("a database name cannot contain a NUL byte")
+    return name
+
+
+def connect(address: ServerAddress, dbname: str, *, autocommit: bool = False) -> "PgConnection":
+    """Open a psycopg2 connection, turning libpq's failures into one clear line."""
+    import psycopg2
+
+    check_db_user(address.user)
+    try:
+        conn = psycopg2.connect(connect_timeout=10, **address.connect_kwargs(dbname))
+    except psycopg2.OperationalError as exc:
+        raise DatabaseError(_explain(exc, address, dbname)) from None
+    conn.autocommit = autocommit
+    return conn
+
+
+def _explain(exc: Exception, address: ServerAddress, dbname: str) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else "connection failed"
+    first = first.split("FATAL:", 1)[-1].strip()
+    if "does not exist" in text and "database" in text:
+        return f"database {dbname!r} does not exist on {address.describe()} (create it with: devshell db create {dbname})"
+    if "password authentication failed" in text or "no password supplied" in text:
+        return f"cannot log in to {address.describe()} as {address.user!r}: {first}"
+    if "Connection refused" in text or "could not connect" in text or "No such file" in text \
+            or "could not translate host name" in text or "timeout expired" in text:
+        return f"cannot reach {address.describe()}: is the server running? ({first})"
+    return f"cannot connect to database {dbname!r} on {address.describe()}: {first}"
+
+
+def server_version(conn: "PgConnection") -> int:
+    """The server's version as libpq reports it (e.g. 150004)."""
+    return int(conn.server_version)

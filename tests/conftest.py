@@ -1,0 +1,119 @@
+"""Test session: devshell's own embedded PostgreSQL in a temporary data dir, real databases per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+PAGILA_SQL = SHARED_FIXTURES / "pagila" / "pagila-schema.sql"
+
+# One data dir for the whole session, reachable by the account that runs PostgreSQL when we are root.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="devshell-tests-"))
+os.chmod(_SESSION_DIR, 0o755)
+DATA_DIR = _SESSION_DIR / "data"
+CONFIG_DIR = _SESSION_DIR / "user-config"
+CONFIG_DIR.mkdir()
+
+# The environment every test and every child process sees: no user config, no libpq server.
+for _name in [name for name in os.environ if name.startswith(("PG", "DEVSHELL_"))]:
+    del os.environ[_name]
+os.environ["DEVSHELL_DATA_DIR"] = str(DATA_DIR)
+os.environ["DEVSHELL_CONFIG_DIR"] = str(CONFIG_DIR)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from devshell.db.embedded import EmbeddedCluster
+
+    cluster = EmbeddedCluster(DATA_DIR)
+    if cluster.status().running:
+        cluster.stop()
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cluster():  # type: ignore[no-untyped-def]
+    """The session's embedded cluster, started with devshell's own code."""
+    from devshell.db.embedded import EmbeddedCluster
+
+    embedded = EmbeddedCluster(DATA_DIR)
+    embedded.ensure_running()
+    return embedded
+
+
+@pytest.fixture(scope="session")
+def address(cluster):  # type: ignore[no-untyped-def]
+    """How to reach the session cluster over its unix socket."""
+    return cluster.address()
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def new_db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh empty database, dropped after the test."""
+    from devshell.db.admin import create_database, drop_database
+
+    name = unique_name("db")
+    create_database(address, name)
+    yield name
+    drop_database(address, name, missing_ok=True)
+
+
+def load_sql_script(address, dbname: str, path: Path, skip_owner: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Run a SQL script (no COPY FROM stdin) in one transaction, OWNER TO lines skipped."""
+    from devshell.db.connection import connect
+
+    lines = path.read_text().splitlines()
+    if skip_owner:
+        lines = [line for line in lines if "OWNER TO" not in line]
+    conn = connect(address, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute("\n".join(lines))
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def pagila_template(address) -> str:  # type: ignore[no-untyped-def]
+    """A database holding the Pagila schema (no rows); copy it rather than write to it."""
+    from devshell.db.admin import create_database
+
+    name = unique_name("pagila_tpl")
+    create_database(address, name)
+    load_sql_script(address, name, PAGILA_SQL)
+    return name
+
+
+@pytest.fixture
+def pagila_db(address, pagila_template) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh copy of the Pagila schema, dropped after the test."""
+    from devshell.db.admin import copy_database, drop_database
+
+    name = unique_name("pagila")
+    copy_database(address, pagila_template, name)
+    yield name
+    drop_database(address, name, missing_ok=True)
+
+
+def run_devshell(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None,
+                 input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `devshell` console script in a child process."""
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", "devshell", *args], cwd=cwd, env=full_env, input=input,
+                          capture_output=True, text=True, timeout=timeout)
