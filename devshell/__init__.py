@@ -16,12 +16,15 @@ _LAZY = {
     "DevshellError": "devshell.errors",
     "UsageError": "devshell.errors",
     "load_config": "devshell.config",
+    "connect": "devshell.env",
+    "Environment": "devshell.env",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import load_config as load_config
+    from .env import Environment as Environment, connect as connect
     from .errors import DevshellError as DevshellError, UsageError as UsageError
 
 

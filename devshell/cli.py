@@ -26,6 +26,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
                "Show the effective configuration and where each value comes from."),
     "db": ("devshell.commands.db:db_group",
            "Create, copy, dump and restore databases; run the embedded PostgreSQL."),
+    "shell": ("devshell.commands.shell:shell_command",
+              "Open a Python shell bound to a database (IPython, ptpython, bpython, python)."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -39,6 +41,7 @@ class DevshellGroup(click.Group):
     """A click group whose commands are imported on demand."""
 
     _plugins: dict[str, Any] | None = None
+    _module_commands: dict[str, click.Command] | None = None
 
     def plugin_entry_points(self) -> dict[str, Any]:
         if DevshellGroup._plugins is None:
@@ -48,9 +51,19 @@ class DevshellGroup(click.Group):
             DevshellGroup._plugins = {name: ep for name, ep in found.items() if name not in BUILTIN_COMMANDS}
         return DevshellGroup._plugins
 
+    def module_commands(self) -> dict[str, click.Command]:
+        """Commands from the ``cli.py`` of modules on the configured addons path (loaded once, on first use)."""
+        if DevshellGroup._module_commands is None:
+            from .modules import module_commands
+
+            reserved = set(self.commands) | set(BUILTIN_COMMANDS) | set(self.plugin_entry_points())
+            found = module_commands(reserved=reserved, warn=warn)
+            DevshellGroup._module_commands = {name: item.command for name, item in found.items()}
+        return DevshellGroup._module_commands
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(self.commands) | set(BUILTIN_COMMANDS) | set(self.plugin_entry_points())
-        return sorted(names)
+        return sorted(names | set(self.module_commands()))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands:
@@ -62,7 +75,7 @@ class DevshellGroup(click.Group):
             return command
         entry_point = self.plugin_entry_points().get(cmd_name)
         if entry_point is None:
-            return None
+            return self.module_commands().get(cmd_name)
         try:
             command = entry_point.load()
         except Exception as exc:  # a broken plugin must not take the built-ins down

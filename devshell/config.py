@@ -127,6 +127,7 @@ class Config:
     unknown: list[tuple[str, str]] = field(default_factory=list)
     project_root: Path | None = None
     files: list[Path] = field(default_factory=list)
+    cwd: Path = field(default_factory=Path.cwd)  #: the folder the configuration was loaded from
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -141,22 +142,25 @@ class Config:
     @property
     def base_dir(self) -> Path:
         """The folder relative paths are read against: the project root, else the cwd."""
-        return self.project_root or Path.cwd()
+        return self.project_root or self.cwd
 
     @property
     def data_dir(self) -> Path:
         return Path(self.values["data_dir"])
 
     def with_overrides(self, overrides: Mapping[str, Any], source: str = "command line") -> "Config":
-        """A copy with the command-line layer applied (``None`` means "flag not given")."""
+        """A copy with the command-line layer applied (``None`` means "flag not given").
+
+        Relative paths are read against the folder the configuration was loaded from.
+        """
         values, sources = dict(self.values), dict(self.sources)
         for key, value in overrides.items():
             if value is None:
                 continue
             flag = "--" + key.replace("_", "-")
-            values[key] = _convert(key, value, f"{source} {flag}", Path.cwd())
+            values[key] = _convert(key, value, f"{source} {flag}", self.cwd)
             sources[key] = f"{source} {flag}"
-        return Config(values, sources, list(self.unknown), self.project_root, list(self.files))
+        return Config(values, sources, list(self.unknown), self.project_root, list(self.files), self.cwd)
 
 
 def _convert(key: str, value: Any, origin: str, base: Path) -> Any:
@@ -231,6 +235,7 @@ def load_config(
     config = Config(
         values={key: s.default for key, s in SETTINGS.items()},
         sources={key: "default" for key in SETTINGS},
+        cwd=cwd,
     )
 
     # 2. the user's file in the platform config dir
@@ -251,8 +256,8 @@ def load_config(
             config.values[key] = _convert(key, environ[variable], f"${variable}", cwd)
             config.sources[key] = f"environment ${variable}"
     for variable, raw in sorted(environ.items()):
-        if not variable.startswith(ENV_PREFIX) or variable in ENV_NOT_SETTINGS:
-            continue
+        if not variable.startswith(ENV_PREFIX) or variable in ENV_NOT_SETTINGS or not raw:
+            continue  # an empty variable counts as unset, like the PG* ones above
         key = variable[len(ENV_PREFIX):].lower()
         if key not in SETTINGS:
             config.unknown.append((variable, "environment"))

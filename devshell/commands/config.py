@@ -30,7 +30,7 @@ def config_command(ctx: click.Context, as_json: bool, keys: tuple[str, ...]) -> 
         payload = {
             "project_root": str(config.project_root) if config.project_root else None,
             "files": [str(path) for path in config.files],
-            "settings": {key: {"value": None if SETTINGS[key].secret and config[key] else config[key],
+            "settings": {key: {"value": "********" if SETTINGS[key].secret and config[key] else config[key],
                                "source": config.sources[key]} for key in names},
             "unknown": [{"key": key, "where": where} for key, where in config.unknown],
         }

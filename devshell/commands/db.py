@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import IO, Callable, Iterator
-import contextlib
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 import click
 
 from ..errors import UsageError
 from . import database_option, load
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..db.connection import ServerAddress
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -29,10 +33,10 @@ def _one_name(option: str | None, positional: str | None, what: str = "NAME") ->
     return name
 
 
-def _address(ctx: click.Context):  # type: ignore[no-untyped-def]
+def _address(ctx: click.Context, config: "Config | None" = None) -> "ServerAddress":
     from ..db.connection import resolve_server
 
-    return resolve_server(load(ctx))
+    return resolve_server(config or load(ctx))
 
 
 @db_group.command("list", context_settings=CONTEXT)
@@ -99,15 +103,23 @@ def copy_command(ctx: click.Context, database: str | None, names: tuple[str, ...
 
 @contextlib.contextmanager
 def _progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr: bytes, rate, and an ETA when the total is known."""
+    """A rich progress bar on stderr: bytes, rate, and an ETA when the total is known.
+
+    Shown only on a terminal and cleared at the end, so what stays is the one summary
+    line, or the one error line.
+    """
     from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)
 
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda size: None
+        return
     columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn()]
     if total:
         columns.append(TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda size: progress.advance(task, size)
 
@@ -122,13 +134,14 @@ def dump_command(ctx: click.Context, database: str | None, file: str | None) -> 
 
     if not database:
         raise UsageError("missing the database: devshell db dump -d NAME [FILE]")
-    address = _address(ctx)
+    config = load(ctx)
+    address, bindir = _address(ctx, config), config["pg_bindir"]
     if file == "-":
-        dump_database(address, database, sys.stdout.buffer)
+        dump_database(address, database, sys.stdout.buffer, bindir=bindir)
         return
     path = Path(file or f"{database}.dump")
     with _progress(f"dump {database}", None) as advance:
-        size = dump_to_file(address, database, path, advance)
+        size = dump_to_file(address, database, path, advance, bindir=bindir)
     click.echo(f"dumped {database} to {path} ({size} bytes)", err=True)
 
 
@@ -142,9 +155,10 @@ def restore_command(ctx: click.Context, database: str | None, file: str) -> None
 
     if not database:
         raise UsageError("missing the database: devshell db restore -d NAME FILE")
-    address = _address(ctx)
+    config = load(ctx)
+    address, bindir = _address(ctx, config), config["pg_bindir"]
     if file == "-":
-        restore_database(address, database, sys.stdin.buffer)
+        restore_database(address, database, sys.stdin.buffer, bindir=bindir)
     else:
         path = Path(file)
         try:
@@ -152,7 +166,7 @@ def restore_command(ctx: click.Context, database: str | None, file: str) -> None
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}") from None
         with source, _progress(f"restore {database}", path.stat().st_size) as advance:
-            restore_database(address, database, source, advance)
+            restore_database(address, database, source, advance, bindir=bindir)
     click.echo(f"restored {database}", err=True)
 
 
@@ -196,3 +210,7 @@ def server_status(ctx: click.Context) -> None:
     click.echo(status.describe())
     if not status.running:
         ctx.exit(1)
+
+
+from .db_init import init_command  # noqa: E402
+db_group.add_command(init_command)

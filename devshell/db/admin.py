@@ -126,10 +126,10 @@ def _execute_admin(cr: "object", query: "object", name: str) -> None:
 
 # -- dump and restore ----------------------------------------------------------------------
 
-def _tool(name: str) -> str:
+def _tool(name: str, bindir: str | None) -> str:
     from .embedded import find_bindir
 
-    return str(find_bindir(os.environ.get("DEVSHELL_PG_BINDIR")) / name)
+    return str(find_bindir(bindir) / name)
 
 
 def _tool_env(address: ServerAddress) -> dict[str, str]:
@@ -138,18 +138,27 @@ def _tool_env(address: ServerAddress) -> dict[str, str]:
     return env
 
 
+def _dbname_arg(name: str) -> str:
+    """A conninfo naming *name*: the tools would read a bare name holding "=" as a connection string."""
+    escaped = name.replace("\\", "\\\\").replace("'", "\\'")
+    return f"dbname='{escaped}'"
+
+
 def _tool_error(name: str, stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return f"{name} failed: {lines[-1] if lines else 'no message'}"
 
 
-def dump_database(address: ServerAddress, name: str, out: IO[bytes], progress: Progress | None = None) -> int:
+def dump_database(address: ServerAddress, name: str, out: IO[bytes], progress: Progress | None = None,
+                  *, bindir: str | None = None) -> int:
     """Stream a custom-format dump of *name* into *out*; returns the bytes written."""
     if not database_exists(address, name):
         raise DatabaseError(f"database {name!r} does not exist")
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen([_tool("pg_dump"), "--format=custom", "--no-password", "--dbname", name],
-                                stdout=subprocess.PIPE, stderr=errors, env=_tool_env(address))
+        proc = subprocess.Popen(
+            [_tool("pg_dump", bindir), "--format=custom", "--no-password", "--dbname", _dbname_arg(name)],
+            stdout=subprocess.PIPE, stderr=errors, env=_tool_env(address),
+        )
         assert proc.stdout is not None
         written = 0
         try:
@@ -167,12 +176,13 @@ def dump_database(address: ServerAddress, name: str, out: IO[bytes], progress: P
     return written
 
 
-def dump_to_file(address: ServerAddress, name: str, path: Path, progress: Progress | None = None) -> int:
+def dump_to_file(address: ServerAddress, name: str, path: Path, progress: Progress | None = None,
+                 *, bindir: str | None = None) -> int:
     """Dump into *path* through a temporary file, renamed only once the dump is complete."""
     partial = path.with_name(path.name + ".part")
     try:
         with partial.open("wb") as out:
-            size = dump_database(address, name, out, progress)
+            size = dump_database(address, name, out, progress, bindir=bindir)
         partial.replace(path)
     except OSError as exc:
         raise DatabaseError(f"cannot write {path}: {exc.strerror}") from None
@@ -182,7 +192,7 @@ def dump_to_file(address: ServerAddress, name: str, path: Path, progress: Progre
 
 
 def restore_database(address: ServerAddress, name: str, source: IO[bytes],
-                     progress: Progress | None = None) -> None:
+                     progress: Progress | None = None, *, bindir: str | None = None) -> None:
     """Restore a custom-format dump into a new database *name*, all or nothing.
 
     The dump goes into a hidden database that is renamed to *name* only after
@@ -198,8 +208,8 @@ def restore_database(address: ServerAddress, name: str, source: IO[bytes],
     try:
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(
-                [_tool("pg_restore"), "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
-                 "--no-password", "--dbname", staging],
+                [_tool("pg_restore", bindir), "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
+                 "--no-password", "--dbname", _dbname_arg(staging)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=_tool_env(address),
             )
             assert proc.stdin is not None

@@ -7,8 +7,9 @@ embedded cluster is used and started on demand.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..checks import check_db_user
 from ..config import Config
@@ -51,6 +52,7 @@ class ServerAddress:
 
 def resolve_server(config: Config, *, start: bool = True) -> ServerAddress:
     """The server the configuration names, or the embedded cluster (started if *start*)."""
+    check_db_user(config["db_user"])  # before anything is started on its behalf
     if config.is_set("db_host") or config.is_set("db_port"):
         address = ServerAddress(host=config["db_host"], port=config["db_port"], user=config["db_user"],
                                 password=config["db_password"], sslmode=config["db_sslmode"])
@@ -108,3 +110,23 @@ def _explain(exc: Exception, address: ServerAddress, dbname: str) -> str:
 def server_version(conn: "PgConnection") -> int:
     """The server's version as libpq reports it (e.g. 150004)."""
     return int(conn.server_version)
+
+
+@contextmanager
+def blocking_io() -> Iterator[None]:
+    """Suspend psycopg2's wait callback (the shell's Ctrl-C support, gevent's psycogreen).
+
+    COPY cannot run while a wait callback is installed, so code that loads with
+    COPY wraps it in this; everything else keeps the callback.
+    """
+    import psycopg2.extensions
+
+    previous = psycopg2.extensions.get_wait_callback()
+    if previous is None:
+        yield
+        return
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        yield
+    finally:
+        psycopg2.extensions.set_wait_callback(previous)

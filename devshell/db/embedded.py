@@ -244,7 +244,10 @@ class EmbeddedCluster:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             handle = open(self.data_dir / ".pg.lock", "a")
         except OSError as exc:
-            raise DevshellError(f"the data dir {self.data_dir} is not writable ({exc.strerror})") from None
+            raise DevshellError(
+                f"the data dir {self.data_dir} is not writable ({exc.strerror}): "
+                "set DEVSHELL_DATA_DIR or data_dir to a folder you can write"
+            ) from None
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield

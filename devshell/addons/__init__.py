@@ -1,0 +1,1 @@
+"""devshell's built-in modules (``base``); this folder is always first on the addons path."""

@@ -1,0 +1,241 @@
+"""The environment: a connection, its cursor, the registry of models, and the transaction.
+
+``devshell.connect("db")`` and the shell give the same :class:`Environment`:
+``env.cr``, ``env.sql(...)``, ``env["film"]`` / ``env.film``, ``env.commit()``,
+``env.rollback()``, ``env.savepoint()``. Nothing is committed unless asked; the
+environment counts the data-changing statements run since the last commit or
+rollback (``env.pending_writes``) so the shell can warn before throwing them away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import re
+import time
+from collections import namedtuple
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+import psycopg2.extensions
+from psycopg2 import sql
+
+from .db.catalog import Catalog, did_you_mean, reflect
+from .errors import UsageError
+from .models import Model
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+    from .config import Config
+
+sql_log = logging.getLogger("devshell.sql")
+
+#: first word of cursor.statusmessage -> the statement changed data or schema
+WRITE_COMMANDS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "CREATE", "ALTER", "DROP",
+                            "GRANT", "REVOKE", "COMMENT", "REFRESH", "SECURITY", "IMPORT", "CLUSTER", "REINDEX"})
+ROW_COMMANDS = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})  # count only when rows changed
+_COPY_OUT = re.compile(r"\bTO\s+STDOUT\b", re.IGNORECASE)
+_savepoints = itertools.count(1)
+
+
+class WriteCounter:
+    """How many data-changing statements ran since the last commit or rollback."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class TrackedCursor(psycopg2.extensions.cursor):
+    """A cursor that counts writes and, with ``devshell.sql`` at DEBUG, logs each statement and its time."""
+
+    writes: WriteCounter | None = None
+
+    def execute(self, query: Any, vars: Any = None) -> None:
+        with self._observed(query):
+            super().execute(query, vars)
+        self._count(self.statusmessage or "", self.rowcount)
+
+    def executemany(self, query: Any, vars_list: Any) -> None:
+        with self._observed(query):
+            super().executemany(query, vars_list)
+        self._count(self.statusmessage or "", self.rowcount)
+
+    def copy_from(self, *args: Any, **kwargs: Any) -> None:
+        with self._observed("COPY FROM (copy_from)"):
+            super().copy_from(*args, **kwargs)
+        self._count("COPY", self.rowcount)
+
+    def copy_expert(self, sql: Any, file: Any, size: int = 8192) -> None:
+        with self._observed(sql):
+            super().copy_expert(sql, file, size)
+        text = sql if isinstance(sql, str) else sql.as_string(self)
+        if not _COPY_OUT.search(text):
+            self._count("COPY", self.rowcount)
+
+    @contextlib.contextmanager
+    def _observed(self, query: Any) -> Iterator[None]:
+        if not sql_log.isEnabledFor(logging.DEBUG):
+            yield
+            return
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            text = self.query.decode(errors="replace") if self.query else str(query)
+            sql_log.debug("%.2f ms  %s", (time.perf_counter() - start) * 1000, text)
+
+    def _count(self, status: str, rowcount: int) -> None:
+        if self.writes is None:
+            return
+        command = status.split(" ", 1)[0].upper()
+        if command in ("COMMIT", "ROLLBACK"):
+            self.writes.count = 0
+        elif command == "COPY" or (command in WRITE_COMMANDS and not (command in ROW_COMMANDS and rowcount == 0)):
+            self.writes.count += 1
+
+
+@lru_cache(maxsize=256)
+def _row_type(names: tuple[str, ...]) -> type:
+    """A named tuple for these column names (invalid or repeated names become _0, _1…)."""
+    return namedtuple("Row", names, rename=True)  # type: ignore[misc]
+
+
+class Registry:
+    """What the database holds: its catalog and models (reflected once, lazily) and devshell's modules."""
+
+    def __init__(self, env: "Environment") -> None:
+        self._env = env
+        self._catalog: Catalog | None = None
+        self._models: dict[str, Model] | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = reflect(self._env.cr)
+        return self._catalog
+
+    @property
+    def models(self) -> Mapping[str, Model]:
+        """Model name (the table's catalog key) -> model."""
+        if self._models is None:
+            self._models = {key: Model(self._env, table) for key, table in self.catalog.tables.items()}
+        return self._models
+
+    def model(self, name: str) -> Model:
+        """The model of table *name*, or an error naming a close match."""
+        return self.models[self.catalog.table(name).key]
+
+    @property
+    def modules(self) -> dict[str, str]:
+        """Installed devshell modules and their versions ({} outside a devshell database)."""
+        from .modules import installed_modules
+
+        return installed_modules(self._env.cr)
+
+    def reload(self) -> None:
+        """Reflect the database again (after DDL)."""
+        self._catalog = None
+        self._models = None
+
+    def __repr__(self) -> str:
+        return f"<Registry of {self._env.db!r}: {len(self.models)} models>"
+
+
+class Environment:
+    """A database connection with a cursor, its models and its transaction."""
+
+    def __init__(self, conn: "PgConnection", db: str, config: "Config | None" = None) -> None:
+        self.conn = conn
+        self.db = db
+        self.config = config
+        self._writes = WriteCounter()
+        self.cr = conn.cursor(cursor_factory=TrackedCursor)
+        self.cr.writes = self._writes
+        self.registry = Registry(self)
+
+    # -- SQL and the transaction ----------------------------------------------------------
+    def sql(self, query: str | sql.Composable, params: Any = None) -> Any:
+        """Run *query*: its rows as named tuples when it returns rows, else the number of rows it touched."""
+        self.cr.execute(query, params)
+        if self.cr.description is None:
+            return self.cr.rowcount
+        row = _row_type(tuple(column.name for column in self.cr.description))
+        return [row(*values) for values in self.cr.fetchall()]
+
+    @property
+    def pending_writes(self) -> int:
+        """Data-changing statements run since the last commit or rollback."""
+        return self._writes.count
+
+    def commit(self) -> None:
+        self.conn.commit()
+        self._writes.count = 0
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+        self._writes.count = 0
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: released on success, rolled back to on an exception (which goes on)."""
+        name = sql.Identifier(f"devshell_savepoint_{next(_savepoints)}")
+        before = self._writes.count
+        self.cr.execute(sql.SQL("SAVEPOINT {}").format(name))
+        try:
+            yield
+        except BaseException:
+            self.cr.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(name))
+            self._writes.count = before
+            raise
+        self.cr.execute(sql.SQL("RELEASE SAVEPOINT {}").format(name))
+
+    def close(self) -> None:
+        """Close the cursor and the connection; uncommitted work is discarded."""
+        if not self.conn.closed:
+            self.cr.close()
+            self.conn.close()
+
+    def __enter__(self) -> "Environment":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- models ----------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> Model:
+        return self.registry.model(name)
+
+    def __getattr__(self, name: str) -> Model:
+        registry = self.__dict__.get("registry")
+        if registry is None or name.startswith("_"):
+            raise AttributeError(name)
+        model = registry.models.get(name)
+        if model is None:
+            hint = did_you_mean(name, registry.models)
+            raise AttributeError(f"'Environment' has no attribute {name!r} and the database has no table "
+                                 f"{name!r}{hint}; for other names use env[{name!r}]")
+        return model
+
+    def __dir__(self) -> list[str]:
+        names = [name for name in self.registry.models if name.isidentifier()]
+        return sorted(set(super().__dir__()) | set(names))
+
+    def __repr__(self) -> str:
+        return f"<Environment db={self.db!r}>"
+
+
+def connect(db: str | None = None, *, config: "Config | None" = None) -> Environment:
+    """An environment bound to database *db* (default: the configured ``db_name``)."""
+    from .config import load_config
+    from .db.connection import connect as open_connection, resolve_server
+
+    config = config if config is not None else load_config()
+    name = db or config["db_name"]
+    if not name:
+        raise UsageError("no database: pass a name or set db_name / PGDATABASE")
+    conn = open_connection(resolve_server(config), name)
+    return Environment(conn, name, config)

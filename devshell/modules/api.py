@@ -1,0 +1,144 @@
+"""The module operations the CLI, the shell, the server and notebooks call."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from ..errors import DatabaseError, DevshellError
+from .discovery import Module, addons_paths, discover_modules
+from .graph import BASE, resolve_order
+from .install import InstallStep, apply_install
+from .commands import Warn, stderr_warning
+from .loader import load_contributions
+from .manifest import ModuleError
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+ADMIN_LOGIN = "admin"
+
+
+def _config_of(target: Any) -> "Config":
+    config = getattr(target, "config", None)
+    if config is None:
+        from ..config import load_config
+
+        config = load_config()
+    return config
+
+
+def plan_install(config: "Config", names: Iterable[str],
+                 addons_path: Sequence[str] | None = None) -> tuple[list[Module], list[str]]:
+    """The modules to install for *names* (``base`` first, dependencies before dependents) and
+    the manifests' warnings; nothing touches a database."""
+    paths = addons_paths(config, addons_path)
+    order = resolve_order(discover_modules(paths), [BASE, *names], paths)
+    return order, [warning for module in order for warning in module.manifest.warnings]
+
+
+def install_modules(target: Any, names: Iterable[str], *, addons_path: Sequence[str] | None = None,
+                    update: bool = False, config: "Config | None" = None) -> list[str]:
+    """Install *names* (plus ``base`` and their dependencies) on an Environment or a psycopg2 connection.
+
+    One transaction, committed at the end (pending work on the connection is
+    committed with it); on failure everything is rolled back. Modules already
+    installed at their current version are skipped unless *update* (which re-runs
+    the named modules). *addons_path* replaces the configured folders. Returns the
+    names whose data files ran, in order.
+    """
+    names = list(names)
+    order, _warnings = plan_install(config or _config_of(target), names, addons_path)
+    steps = apply_install(getattr(target, "conn", target), order, update=names if update else ())
+    return [step.name for step in steps if step.ran]
+
+
+@dataclass
+class InitResult:
+    """What ``devshell db init`` did; ``admin_password`` is set only when it was generated here."""
+
+    database: str
+    created: bool
+    steps: list[InstallStep] = field(default_factory=list)
+    admin_created: bool = False
+    admin_password: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def init_database(config: "Config", db: str, modules: Iterable[str] = (), admin_password: str | None = None,
+                  *, update: bool = False) -> InitResult:
+    """Create *db* if needed, install ``base`` and *modules*, and create the ``admin`` user if missing.
+
+    The install and the admin user share one transaction; when this call created
+    the database and anything fails, the database is dropped again.
+    """
+    from ..db.admin import create_database, database_exists, drop_database
+    from ..db.connection import connect, resolve_server, validate_db_name
+
+    names = list(modules)
+    order, warnings = plan_install(config, names)  # a bad module fails before the database is touched
+    validate_db_name(db)
+    address = resolve_server(config)
+    result = InitResult(db, created=False, warnings=warnings)
+    if not database_exists(address, db):
+        try:
+            create_database(address, db)
+            result.created = True
+        except DatabaseError:
+            if not database_exists(address, db):  # not a concurrent init that created it first
+                raise
+    try:
+        conn = connect(address, db)
+        try:
+            _install_with_admin(conn, order, names if update else (), admin_password or config["admin_password"],
+                                result)
+        finally:
+            conn.close()
+    except BaseException:
+        if result.created:
+            with contextlib.suppress(DevshellError):
+                drop_database(address, db, missing_ok=True)
+        raise
+    return result
+
+
+def _install_with_admin(conn: Any, order: list[Module], update: Iterable[str], password: str | None,
+                        result: InitResult) -> None:
+    """The install and the ``admin`` user, committed together or not at all."""
+    from ..users import create_user, generate_password, user_id
+
+    try:
+        result.steps = apply_install(conn, order, update=update, commit=False)
+        with conn.cursor() as cr:
+            if user_id(cr, ADMIN_LOGIN) is None:
+                if not password:
+                    password = result.admin_password = generate_password()
+                create_user(cr, ADMIN_LOGIN, password, name="Administrator", is_admin=True)
+                result.admin_created = True
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def shell_context_for(env: Any, names: Iterable[str], *, warn: Warn = stderr_warning) -> dict[str, Any]:
+    """The names the installed modules *names* add to the shell; a failing module is a warning."""
+    config = _config_of(env)
+    paths = addons_paths(config)
+    available = discover_modules(paths)
+    present = [name for name in names if name in available]
+    try:
+        modules = resolve_order(available, present, paths)
+    except ModuleError:
+        modules = [available[name] for name in sorted(present)]
+    found = load_contributions(modules, on_error=lambda module, exc: warn(exc.message))
+    namespace: dict[str, Any] = {}
+    for item in found.shell_context:
+        try:
+            names_added = item.function(env)
+            namespace.update(names_added or {})
+        except Exception as exc:  # module code: report it, keep the shell
+            warn(f"module {item.module!r}: shell context {item.function.__qualname__} failed: "
+                 f"{type(exc).__name__}: {exc}")
+    return namespace

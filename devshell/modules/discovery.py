@@ -1,0 +1,96 @@
+"""The addons path and the modules found on it.
+
+Finding modules only lists folders holding a ``__manifest__.py``; a manifest is
+read (with :mod:`ast`, never executed) the first time someone asks for it, so a
+broken module only fails the operations that need it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from ..errors import UsageError
+from .manifest import MANIFEST_FILE, Manifest, ModuleError, read_manifest
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+#: devshell's own modules (``base``), shipped inside the package
+BUILTIN_ADDONS = Path(__file__).resolve().parent.parent / "addons"
+
+
+@dataclass(eq=False)
+class Module:
+    """A module folder on the addons path; ``shadowed`` lists same-named folders further down the path."""
+
+    name: str
+    path: Path
+    shadowed: list[Path] = field(default_factory=list)
+    _manifest: Manifest | None = field(default=None, repr=False)
+
+    @property
+    def manifest(self) -> Manifest:
+        """The validated manifest, read on first use (a :class:`ModuleError` when it is broken)."""
+        if self._manifest is None:
+            if not self.name.isidentifier():
+                raise ModuleError(f"{self.path}: a module's folder name must be a Python identifier "
+                                  f"(letters, digits, _), not {self.name!r}")
+            self._manifest = read_manifest(self.path / MANIFEST_FILE, self.name)
+        return self._manifest
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def has_file(self, name: str) -> bool:
+        return (self.path / name).is_file()
+
+
+def addons_paths(config: "Config", override: Sequence[str] | None = None) -> list[Path]:
+    """Where modules are searched, in order: built-in, configured (or *override*), deployed.
+
+    The built-in folder comes first so that no project can shadow ``base``;
+    deployed modules (``<data_dir>/addons``) come last.
+    """
+    configured = list(override) if override is not None else list(config["addons_path"] or [])
+    paths = [BUILTIN_ADDONS]
+    for entry in configured:
+        folder = (config.base_dir / Path(entry).expanduser()).resolve()
+        if not folder.is_dir():
+            where = "--addons-path" if override is not None else config.sources.get("addons_path", "addons_path")
+            raise UsageError(f"addons path entry {entry!r} ({where}) is not a folder")
+        if folder not in paths:
+            paths.append(folder)
+    deployed = (config.data_dir / "addons").resolve()
+    if deployed not in paths:
+        paths.append(deployed)
+    return paths
+
+
+def _module_folders(entry: Path) -> Iterable[Path]:
+    """The module folders in one addons path entry (an entry that is itself a module counts as one)."""
+    if (entry / MANIFEST_FILE).is_file():
+        yield entry
+        return
+    try:
+        children = sorted(entry.iterdir())
+    except OSError:
+        return  # a missing deployed-addons folder, or one we may not read: nothing to offer
+    for child in children:
+        if (child / MANIFEST_FILE).is_file():
+            yield child
+
+
+def discover_modules(paths: Iterable[Path]) -> dict[str, Module]:
+    """{name: Module} for every module on *paths*; the first folder of a name wins (like Odoo)."""
+    found: dict[str, Module] = {}
+    for entry in paths:
+        for folder in _module_folders(Path(entry)):
+            name = folder.name
+            if name in found:
+                found[name].shadowed.append(folder)
+            else:
+                found[name] = Module(name, folder)
+    return found

@@ -1,0 +1,234 @@
+"""`devshell shell`: the non-interactive forms in child processes, each REPL through a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pexpect
+import pytest
+
+from conftest import run_devshell
+
+from devshell.repl import available_interfaces
+
+
+@pytest.fixture
+def notes_db(address, new_db) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database with one small table `note`."""
+    from devshell.db.connection import connect
+
+    conn = connect(address, new_db)
+    with conn, conn.cursor() as cr:
+        cr.execute("CREATE TABLE note (id serial PRIMARY KEY, body text NOT NULL)")
+        cr.execute("INSERT INTO note (body) VALUES ('first'), ('second')")
+    conn.close()
+    yield new_db
+
+
+def note_count(address, db: str) -> int:  # type: ignore[no-untyped-def]
+    from devshell.db.connection import connect
+
+    conn = connect(address, db)
+    try:
+        with conn.cursor() as cr:
+            cr.execute("SELECT count(*) FROM note")
+            return int(cr.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_code_sees_env_models_and_namespace(notes_db: str) -> None:
+    result = run_devshell("shell", "-d", notes_db, "-c",
+                          "print(env.db, len(env.registry.models), note.search_count([]), type(cr).__name__)")
+    assert result.returncode == 0, result.stderr
+    name, models, count, _cursor = result.stdout.split()
+    assert (name, models, count) == (notes_db, "1", "2")
+
+
+def test_script_gets_its_arguments(notes_db: str, tmp_path: Path) -> None:
+    script = tmp_path / "job.py"
+    script.write_text("import sys\nprint(sys.argv[1:], env.db, __file__.endswith('job.py'))\n")
+    result = run_devshell("shell", "-d", notes_db, str(script), "a", "--flag", "b")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"['a', '--flag', 'b'] {notes_db} True"
+
+
+def test_piped_stdin_runs_as_a_script(notes_db: str) -> None:
+    result = run_devshell("shell", "-d", notes_db, input="x = note.search([], order='id desc', limit=1)\nprint(x.body)\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "second"
+
+
+def test_rollback_by_default(address, notes_db: str) -> None:  # type: ignore[no-untyped-def]
+    result = run_devshell("shell", "-d", notes_db, "-c", "note.create({'body': 'lost'})")
+    assert result.returncode == 0, result.stderr
+    assert note_count(address, notes_db) == 2
+
+
+def test_commit_flag_commits(address, notes_db: str) -> None:  # type: ignore[no-untyped-def]
+    result = run_devshell("shell", "-d", notes_db, "--commit", "-c", "note.create([{'body': 'a'}, {'body': 'b'}])")
+    assert result.returncode == 0, result.stderr
+    assert note_count(address, notes_db) == 4
+
+
+def test_env_commit_without_flag_keeps_work(address, notes_db: str) -> None:  # type: ignore[no-untyped-def]
+    result = run_devshell("shell", "-d", notes_db, "-c",
+                          "note.create({'body': 'kept'}); env.commit(); note.create({'body': 'dropped'})")
+    assert result.returncode == 0, result.stderr
+    assert note_count(address, notes_db) == 3
+
+
+def test_exception_with_commit_rolls_back_and_exits_1(address, notes_db: str) -> None:  # type: ignore[no-untyped-def]
+    result = run_devshell("shell", "-d", notes_db, "--commit", "-c",
+                          "note.create({'body': 'x'})\nraise ValueError('boom')")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "ValueError: boom" in result.stderr
+    assert "repl.py" not in result.stderr  # only the user's frames
+    assert note_count(address, notes_db) == 2
+
+
+def test_sys_exit_codes_are_kept(notes_db: str) -> None:
+    assert run_devshell("shell", "-d", notes_db, "-c", "import sys; sys.exit(0)").returncode == 0
+    assert run_devshell("shell", "-d", notes_db, "-c", "import sys; sys.exit(3)").returncode == 3
+
+
+def test_unknown_interface_is_a_usage_error(notes_db: str) -> None:
+    result = run_devshell("shell", "-d", notes_db, "--interface", "emacs")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "emacs" in result.stderr
+
+
+def test_missing_database_is_one_line(cluster) -> None:  # type: ignore[no-untyped-def]
+    result = run_devshell("shell", "-d", "no_such_db_here", "-c", "pass")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        result.stderr.strip()] and "no_such_db_here" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_logs_sql_with_duration(notes_db: str) -> None:
+    result = run_devshell("shell", "-d", notes_db, "--debug", "-c", "note.search_count([])")
+    assert result.returncode == 0, result.stderr
+    assert "SQL" in result.stderr and "ms" in result.stderr and "count" in result.stderr.lower()
+
+
+def test_code_mode_imports_no_repl_library(notes_db: str) -> None:
+    code = "import sys; print(sorted(m for m in ('IPython', 'ptpython', 'bpython', 'prompt_toolkit') if m in sys.modules))"
+    result = run_devshell("shell", "-d", notes_db, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# -- interactive, through a real pseudo-terminal ---------------------------------------------------
+
+ANSI = r"(?:\x1b\[[0-9;?]*[A-Za-z])*"
+
+
+def tolerant(text: str) -> str:
+    """A regex for *text* that lets terminal escape sequences sit between its characters."""
+    return ANSI.join(re.escape(char) if char != "#" else r"\d+" for char in text)
+
+
+PROMPTS = {"ipython": tolerant("In [#]: "), "ptpython": tolerant(">>>"), "bpython": tolerant(">>> "),
+           "python": tolerant(">>> ")}
+
+
+def spawn_shell(db: str, interface: str, tmp_path: Path, *extra: str) -> pexpect.spawn:
+    env = dict(os.environ, IPYTHONDIR=str(tmp_path / "ipython"), HOME=str(tmp_path), TERM="xterm",
+               PROMPT_TOOLKIT_NO_CPR="1", PYTHONSTARTUP="")
+    child = pexpect.spawn(sys.executable, ["-m", "devshell", "shell", "-d", db, "-i", interface, *extra],
+                          env=env, encoding="utf-8", dimensions=(40, 200), timeout=30, cwd=str(tmp_path))
+    child.expect("devshell shell on database")
+    child.expect(PROMPTS[interface])
+    return child
+
+
+def leave(child: pexpect.spawn, interface: str) -> None:
+    if interface == "ipython":
+        child.sendline("exit")
+    else:
+        child.sendcontrol("d")
+        if interface == "ptpython":
+            index = child.expect([r"exit\?", pexpect.EOF, r"\[Y/n\]"], timeout=10)
+            if index != 1:
+                child.send("y")
+
+
+@pytest.mark.parametrize("interface", [i for i in ("ipython", "ptpython", "bpython", "python")
+                                       if i in available_interfaces()])
+def test_interactive_interface(interface: str, address, notes_db: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    child = spawn_shell(notes_db, interface, tmp_path)
+    child.sendline("print('count=%d' % note.search_count([]), env.db)")
+    child.expect(f"count=2 {notes_db}")
+    child.expect(PROMPTS[interface])
+    child.sendline("note.create({'body': 'typed'}).body")
+    child.expect("typed")
+    child.expect(PROMPTS[interface])
+    leave(child, interface)
+    child.expect("1 uncommitted statement rolled back")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert note_count(address, notes_db) == 2
+
+
+def test_interactive_commit_keeps_writes(address, notes_db: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    child = spawn_shell(notes_db, "python", tmp_path, "--commit")
+    child.sendline("note.create({'body': 'kept'}).body")
+    child.expect("kept")
+    child.expect(">>> ")
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert note_count(address, notes_db) == 3
+
+
+def test_ctrl_c_cancels_the_query_not_the_shell(notes_db: str, tmp_path: Path) -> None:
+    child = spawn_shell(notes_db, "python", tmp_path)
+    child.sendline("env.sql('SELECT pg_sleep(60)')")
+    time.sleep(1.0)
+    started = time.monotonic()
+    child.sendintr()
+    child.expect(["QueryCanceled", "KeyboardInterrupt"])
+    child.expect(">>> ")
+    assert time.monotonic() - started < 10
+    # the cancelled statement aborted the transaction, as in psql: roll back and go on
+    child.sendline("env.rollback(); print('still', env.sql('SELECT 40 + 2')[0][0])")
+    child.expect("still 42")
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+
+
+def test_history_is_kept_per_project(notes_db: str, tmp_path: Path) -> None:
+    child = spawn_shell(notes_db, "python", tmp_path)
+    child.sendline("remembered_value = 12345")
+    child.expect(">>> ")
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    data_dir = Path(os.environ["DEVSHELL_DATA_DIR"])
+    assert "remembered_value = 12345" in (data_dir / "shell" / "python_history").read_text()
+
+
+def test_modules_add_names_to_the_shell(address, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import FIXTURES, unique_name
+
+    from devshell.db.admin import drop_database
+
+    library = FIXTURES / "addons_library"
+    db = unique_name("shellmods")
+    env = {"DEVSHELL_ADDONS_PATH": str(library)}
+    try:
+        init = run_devshell("db", "init", "-d", db, "-i", "library", "--admin-password", "pw", env=env)
+        assert init.returncode == 0, init.stderr
+        result = run_devshell("shell", "-d", db, "-c", "print(library_greeting, sorted(env.registry.modules))",
+                              env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "hello from the library ['base', 'library', 'library_base']"
+    finally:
+        drop_database(address, db, missing_ok=True)
