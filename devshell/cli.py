@@ -28,6 +28,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
            "Create, copy, dump and restore databases; run the embedded PostgreSQL."),
     "shell": ("devshell.commands.shell:shell_command",
               "Open a Python shell bound to a database (IPython, ptpython, bpython, python)."),
+    "server": ("devshell.commands.server:server_command",
+               "Run the HTTP server (threaded by default) with its cron threads."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

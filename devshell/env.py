@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
     from .config import Config
+    from .server.bus import Bus
+    from .server.cron import CronControl
 
 sql_log = logging.getLogger("devshell.sql")
 
@@ -107,15 +109,18 @@ def _row_type(names: tuple[str, ...]) -> type:
 class Registry:
     """What the database holds: its catalog and models (reflected once, lazily) and devshell's modules."""
 
-    def __init__(self, env: "Environment") -> None:
+    def __init__(self, env: "Environment", shared: dict[str, Catalog] | None = None) -> None:
         self._env = env
-        self._catalog: Catalog | None = None
+        self._shared = shared
+        self._catalog: Catalog | None = shared.get(env.db) if shared is not None else None
         self._models: dict[str, Model] | None = None
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
             self._catalog = reflect(self._env.cr)
+            if self._shared is not None:
+                self._shared[self._env.db] = self._catalog
         return self._catalog
 
     @property
@@ -140,6 +145,8 @@ class Registry:
         """Reflect the database again (after DDL)."""
         self._catalog = None
         self._models = None
+        if self._shared is not None:
+            self._shared.pop(self._env.db, None)
 
     def __repr__(self) -> str:
         return f"<Registry of {self._env.db!r}: {len(self.models)} models>"
@@ -148,14 +155,31 @@ class Registry:
 class Environment:
     """A database connection with a cursor, its models and its transaction."""
 
-    def __init__(self, conn: "PgConnection", db: str, config: "Config | None" = None) -> None:
+    def __init__(self, conn: "PgConnection", db: str, config: "Config | None" = None, *,
+                 catalogs: dict[str, Catalog] | None = None) -> None:
+        """*catalogs*, when given, is a cache shared between environments (db name -> reflected catalog),
+        so a server reflects each database once rather than per request."""
         self.conn = conn
         self.db = db
         self.config = config
         self._writes = WriteCounter()
         self.cr = conn.cursor(cursor_factory=TrackedCursor)
         self.cr.writes = self._writes
-        self.registry = Registry(self)
+        self.registry = Registry(self, catalogs)
+
+    @property
+    def bus(self) -> "Bus":
+        """Publish on the long-polling bus: ``env.bus.send(channel, message)``, delivered on commit."""
+        from .server.bus import Bus
+
+        return Bus(self)
+
+    @property
+    def cron(self) -> "CronControl":
+        """The database's cron jobs: ``env.cron.trigger(name)`` runs one now."""
+        from .server.cron import CronControl
+
+        return CronControl(self)
 
     # -- SQL and the transaction ----------------------------------------------------------
     def sql(self, query: str | sql.Composable, params: Any = None) -> Any:

@@ -1,0 +1,205 @@
+"""The threaded server (seed, the default mode): werkzeug's WSGI server, a thread per connection.
+
+The accept loop waits on the listening socket and a wake-up pipe, so stopping is
+immediate; each connection's thread is tracked, so a graceful stop can wait for
+the requests in flight while the listening socket is already closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from .base import GRACEFUL_TIMEOUT, Server, bind_socket
+from .lifecycle import inherited_socket
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .app import Root
+    from .cron import CronService
+
+_access = logging.getLogger("devshell.http")
+_logger = logging.getLogger("devshell.server")
+
+
+class AccessLogHandler(WSGIRequestHandler):
+    """werkzeug's handler with one access-log line per request on the ``devshell.http`` logger."""
+
+    _started = 0.0
+
+    def run_wsgi(self) -> None:
+        self._started = time.perf_counter()
+        super().run_wsgi()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if not _access.isEnabledFor(logging.INFO):
+            return
+        elapsed = (time.perf_counter() - self._started) * 1000 if self._started else 0.0
+        _access.info('%s "%s" %s %.1fms', self.address_string(), self.requestline.translate(self._control),
+                     code, elapsed)
+
+    _control = str.maketrans({c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]})
+
+    def log_error(self, format: str, *args: Any) -> None:
+        _access.warning("%s %s", self.address_string(), format % args)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _access.info("%s %s", self.address_string(), format % args)
+
+
+class _WSGIServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with an accept loop that stops at once and tracked connection threads."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, sock: socket.socket, app: "Root") -> None:
+        host, port = sock.getsockname()[:2]
+        super().__init__(host, port, app, handler=AccessLogHandler, fd=sock.fileno())
+        from .. import __version__
+
+        self._server_version = f"devshell/{__version__}"
+        self._active: set[threading.Thread] = set()
+        self._idle = threading.Condition()
+        self._accepting = True
+        self._wake_r, self._wake_w = os.pipe()
+
+    def serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while self._accepting:
+                for key, _mask in selector.select():
+                    if key.fd == self._wake_r:
+                        return
+                    self._handle_request_noblock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self._process, args=(request, client_address), daemon=True)
+        with self._idle:
+            self._active.add(thread)
+        thread.start()
+
+    def _process(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._idle:
+                self._active.discard(threading.current_thread())
+                self._idle.notify_all()
+
+    def stop_accepting(self) -> None:
+        self._accepting = False
+        os.write(self._wake_w, b"x")
+
+    @property
+    def in_flight(self) -> int:
+        with self._idle:
+            return len(self._active)
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Wait until no connection is being served; True when that happened within *timeout*."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._active, timeout)
+
+    def close_wake_pipe(self) -> None:
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
+class ThreadedServer(Server):
+    """``devshell server --mode threaded``: HTTP threads plus ``max_cron_threads`` cron threads."""
+
+    mode = "threaded"
+
+    def __init__(self, config: "Config", *, app: "Root | None" = None) -> None:
+        super().__init__(config, app=app)
+        self._httpd: _WSGIServer | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._cron: CronService | None = None
+        self._bound_port = 0
+        self._own_app = False
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (stays known after stop), else the requested one."""
+        return self._bound_port or self.requested_port
+
+    def start(self) -> None:
+        from .app import Root
+        from .cron import CronService
+
+        if self.started:
+            return
+        self.check_root()
+        self._own_app = self.app is None
+        app = self.app = self.app or Root(self.config, mode=self.mode)
+        try:
+            sock = self._listening_socket()
+            try:
+                self._httpd = _WSGIServer(sock, app)
+                self._bound_port = int(sock.getsockname()[1])
+            finally:
+                sock.close()  # the server holds its own duplicate
+        except BaseException:
+            self._release_app()
+            raise
+        self._accept_thread = threading.Thread(target=self._httpd.serve, name="devshell-http", daemon=True)
+        self._accept_thread.start()
+        threads = self.config["max_cron_threads"]
+        if threads > 0:
+            self._cron = CronService(app.databases, app.listener, app.jobs_for, app.cron_databases, threads)
+            self._cron.start()
+        self.started = True
+
+    def _listening_socket(self) -> socket.socket:
+        infos = socket.getaddrinfo(self.interface, self.requested_port, type=socket.SOCK_STREAM)
+        family, address = infos[0][0], infos[0][4]
+        return inherited_socket(family, address) or bind_socket(self.interface, self.requested_port)
+
+    def stop(self, timeout: float | None = GRACEFUL_TIMEOUT, *, handoff: bool = False) -> bool:
+        if not self.started or self._httpd is None or self.app is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        httpd, app = self._httpd, self.app
+        httpd.stop_accepting()
+        if self._accept_thread is not None:
+            self._accept_thread.join()
+        if not handoff:
+            httpd.socket.close()
+        _logger.info("not accepting connections any more; %d in flight", httpd.in_flight)
+        app.stopping = True
+        app.listener.wake_all()  # long polls answer now instead of at their timeout
+        finished = httpd.wait_idle(_remaining(deadline))
+        if self._cron is not None:
+            finished = self._cron.stop(_remaining(deadline)) and finished
+        self._release_app()
+        httpd.close_wake_pipe()
+        if not handoff:
+            self._httpd = None
+        self._cron = None
+        self.started = False
+        if not finished:
+            _logger.warning("stopped with requests or cron jobs still running")
+        return finished
+
+    def _release_app(self) -> None:
+        """Close the application; one we created is dropped, so a later start() builds a fresh one."""
+        if self.app is not None:
+            self.app.close()
+            if self._own_app:
+                self.app = None
+
+    def listen_fd(self) -> int | None:
+        return self._httpd.socket.fileno() if self._httpd is not None else None
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
