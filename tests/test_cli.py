@@ -62,14 +62,19 @@ def test_help_lists_the_builtin_commands() -> None:
     assert result.stderr == ""
 
 
-def test_no_command_shows_help_while_there_is_no_server_command() -> None:
-    from devshell.cli import BUILTIN_COMMANDS
+def test_no_command_runs_the_server(cluster) -> None:  # type: ignore[no-untyped-def]
+    """Seed behaviour: `devshell` alone is `devshell server`."""
+    import requests
+    from server_process import ServerProcess
 
-    if "server" in BUILTIN_COMMANDS:
-        pytest.skip("the server command exists: no command runs it (covered by the server tests)")
-    result = run_devshell()
-    assert result.returncode == 0
-    assert result.stdout.startswith("Usage: devshell")
+    server = ServerProcess(command=[sys.executable, "-m", "devshell"],
+                           env={"DEVSHELL_HTTP_PORT": "0", "DEVSHELL_MAX_CRON_THREADS": "0"})
+    try:
+        server.wait_ready()
+        health = requests.get(server.url + "/web/health", timeout=10)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+    finally:
+        server.stop()
 
 
 def test_dash_h_and_help_on_every_command() -> None:
