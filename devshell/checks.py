@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import csv
 import errno
-import ipaddress
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -51,6 +49,9 @@ def check_db_user(user: str | None) -> None:
 
 def is_loopback(interface: str) -> bool:
     """True for addresses that only this machine can reach."""
+    import ipaddress
+    import socket
+
     host = interface.strip("[]")
     if host == "localhost":
         return True

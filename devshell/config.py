@@ -8,7 +8,6 @@ and keys nobody knows are reported instead of silently ignored.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -17,10 +16,6 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 PROJECT_FILE = "devshell.toml"
 ENV_PREFIX = "DEVSHELL_"
@@ -203,6 +198,11 @@ def find_project_file(start: Path) -> tuple[Path, dict[str, Any]] | None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -278,6 +278,8 @@ def load_config(
 def suggestion(key: str, known: Iterable[str] = SETTINGS) -> str:
     """A "did you mean" hint for a misspelt key, or an empty string."""
     name = key[len(ENV_PREFIX):].lower() if key.startswith(ENV_PREFIX) else key
+    import difflib
+
     close = difflib.get_close_matches(name, list(known), n=1)
     if not close:
         return ""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
     from .config import Config
+    from .db.connection import ServerAddress
     from .server.bus import Bus
     from .server.cron import CronControl
 
@@ -252,8 +253,12 @@ class Environment:
         return f"<Environment db={self.db!r}>"
 
 
-def connect(db: str | None = None, *, config: "Config | None" = None) -> Environment:
-    """An environment bound to database *db* (default: the configured ``db_name``)."""
+def connect(db: str | None = None, *, config: "Config | None" = None,
+            address: "ServerAddress | None" = None) -> Environment:
+    """An environment bound to database *db* (default: the configured ``db_name``).
+
+    *address* skips resolving the server again when the caller already did.
+    """
     from .config import load_config
     from .db.connection import connect as open_connection, resolve_server
 
@@ -261,5 +266,5 @@ def connect(db: str | None = None, *, config: "Config | None" = None) -> Environ
     name = db or config["db_name"]
     if not name:
         raise UsageError("no database: pass a name or set db_name / PGDATABASE")
-    conn = open_connection(resolve_server(config), name)
+    conn = open_connection(address or resolve_server(config), name)
     return Environment(conn, name, config)

@@ -44,9 +44,10 @@ def shell_command(ctx: click.Context, database: str | None, interface: str | Non
         sql_logger = logging.getLogger("devshell.sql")
         sql_logger.addHandler(handler)
         sql_logger.setLevel(logging.DEBUG)
-    env = connect(config["db_name"], config=config)
+    address = resolve_server(config)
+    env = connect(config["db_name"], config=config, address=address)
     try:
-        shell = Shell(env, commit=commit, server=resolve_server(config, start=False).describe())
+        shell = Shell(env, commit=commit, server=address.describe())
         if code is not None:
             return shell.run_code(code, "<string>", ["-c", *([script] if script else []), *args])
         if script == "-":

@@ -17,25 +17,24 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import glob
-import hashlib
 import json
 import os
 import pwd
 import re
-import secrets
-import shutil
-import socket
 import stat
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ..config import Config
 from ..errors import DevshellError
 from .connection import ServerAddress
+
+if TYPE_CHECKING:
+    import subprocess
+
+# Only the reading side (status, address) is on every command's path: the modules that
+# initialise, start and stop a cluster (subprocess, shutil, secrets…) are imported there.
 
 SUPERUSER = "devshell"
 REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres")
@@ -56,6 +55,10 @@ def _version_key(path: str) -> tuple[int, ...]:
 
 def find_bindir(configured: str | None = None) -> Path:
     """Locate initdb/pg_ctl/postgres: configured folder, PATH, ``pg_config --bindir``, Debian's layout."""
+    import glob
+    import shutil
+    import subprocess
+
     if configured:
         if _has_server_binaries(configured):
             return Path(configured)
@@ -163,8 +166,7 @@ class EmbeddedCluster:
             return preferred
         # Root in a folder the cluster's account cannot enter (e.g. under /root): keep the
         # cluster in a fixed place derived from the data dir, so it is still found and reused.
-        digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"devshell-pg-{self.run_as.name}" / digest
+        return _temp_dir() / f"devshell-pg-{self.run_as.name}" / _digest(str(self.data_dir))
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -184,8 +186,7 @@ class EmbeddedCluster:
         folder = self.root / "run"
         if len(str(folder)) + len("/.s.PGSQL.65535") <= SOCKET_PATH_MAX:
             return folder
-        digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"devshell-{digest}"
+        return _temp_dir() / f"devshell-{_digest(str(self.root))}"
 
     @property
     def bindir(self) -> Path:
@@ -226,6 +227,8 @@ class EmbeddedCluster:
     def _run(self, *args: str, input: str | None = None, timeout: float = 120,
              new_session: bool = False) -> subprocess.CompletedProcess[str]:
         """Run a server binary as the cluster's account, with a clean, fixed environment."""
+        import subprocess
+
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"}
         if not self.run_as.is_self:
             env["HOME"] = str(self.root)
@@ -255,6 +258,9 @@ class EmbeddedCluster:
     # -- life cycle ----------------------------------------------------------------------
     def init(self) -> None:
         """Create the cluster once; a run killed half way leaves nothing that looks initialised."""
+        import secrets
+        import shutil
+
         if self.initialized:
             return
         bindir = self.bindir  # fail early, before any folder is made
@@ -377,6 +383,8 @@ class EmbeddedCluster:
 
 
 def _port_free(port: int) -> bool:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -386,7 +394,23 @@ def _port_free(port: int) -> bool:
 
 
 def _free_port() -> int:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
+
+
+
+def _temp_dir() -> Path:
+    import tempfile
+
+    return Path(tempfile.gettempdir())
+
+
+def _digest(key: str) -> str:
+    """A short, stable name for *key* (socket folders, clusters of unreachable data dirs)."""
+    import hashlib
+
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
