@@ -16,6 +16,7 @@ _LAZY = {
     "DevshellError": "devshell.errors",
     "UsageError": "devshell.errors",
     "load_config": "devshell.config",
+    "populate": "devshell.populate",
     "connect": "devshell.env",
     "Environment": "devshell.env",
 }

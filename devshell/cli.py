@@ -22,6 +22,8 @@ PLUGIN_GROUP = "devshell.commands"
 
 #: name -> (import path "module:attribute", one-line help shown by ``devshell --help``)
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "populate": ("devshell.commands.populate:populate_command",
+                 "Fill a database with realistic fake rows (keys, uniques, CHECKs and partitions respected)."),
     "config": ("devshell.commands.config:config_command",
                "Show the effective configuration and where each value comes from."),
     "db": ("devshell.commands.db:db_group",

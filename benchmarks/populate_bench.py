@@ -1,0 +1,243 @@
+"""Populate speed against its two baselines, side by side in one run (SPEC §3).
+
+For a 100k-row table of 6 columns and for Pagila at ``--size large``:
+
+1. devshell   ``devshell.populate(db, size)``: the whole call (reflection, plan,
+              generation, COPY, setval, ANALYZE, commit), after one warm-up run
+              on another database (imports and Faker's provider discovery paid once).
+2. naive      what ORM factories do: one Faker call per field (en_US, default
+              weighting) and ``executemany`` INSERTs in one transaction. The rows
+              inserted are devshell's (read back), so every constraint holds; the
+              Faker values are made and dropped, their cost is what counts.
+              On the 100k table it runs on the first ``--naive-rows`` rows (a rate).
+3. COPY limit the same rows, pre-generated (dumped from devshell's database), loaded
+              with ``copy_expert`` table by table in one transaction: the ingest limit.
+
+Each case runs ``--repeat`` rounds (the three measurements interleaved, fresh
+databases each time) and shows medians: the machine's other load moves all three.
+Targets: devshell >= 15x naive and >= 0.35x the COPY limit.
+
+Usage: python benchmarks/populate_bench.py [--rows 100000] [--naive-rows 10000] [--size large] [--repeat 5]
+Uses the embedded cluster under DEVSHELL_DATA_DIR (a temporary one when unset);
+databases are created and dropped here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGILA = ROOT.parent / "shared" / "fixtures" / "pagila" / "pagila-schema.sql"
+WIDE_TABLE = """
+CREATE TABLE bench_people (
+    id serial PRIMARY KEY,
+    full_name text NOT NULL,
+    email varchar(120) NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL,
+    amount numeric(10, 2) NOT NULL CHECK (amount > 0),
+    status text NOT NULL CHECK (status IN ('new', 'active', 'closed'))
+);
+"""
+
+
+def sql_script(path: Path) -> str:
+    return "\n".join(line for line in path.read_text().splitlines() if "OWNER TO" not in line)
+
+
+class Bench:
+    def __init__(self) -> None:
+        from devshell.config import load_config
+        from devshell.db.connection import resolve_server
+
+        self.config = load_config()
+        self.address = resolve_server(self.config)
+        self.made: list[str] = []
+
+    def connect(self, db: str) -> Any:
+        from devshell.db.connection import connect
+
+        return connect(self.address, db)
+
+    def database(self, schema_sql: str) -> str:
+        from devshell.db.admin import create_database
+
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        create_database(self.address, name)
+        self.made.append(name)
+        conn = self.connect(name)
+        with conn, conn.cursor() as cr:
+            cr.execute(schema_sql)
+        conn.close()
+        return name
+
+    def drop_all(self) -> None:
+        from devshell.db.admin import drop_database
+
+        for name in self.made:
+            drop_database(self.address, name, missing_ok=True)
+        self.made.clear()
+
+    def populate(self, db: str, size: str | int, seed: int = 1) -> tuple[float, Any]:
+        from devshell.populate import populate
+
+        start = time.perf_counter()
+        result = populate(db, size, seed=seed, config=self.config, quiet=True)
+        return time.perf_counter() - start, result
+
+    def dump(self, db: str, plan: Any) -> list[tuple[Any, list[str], str, list[tuple[Any, ...]]]]:
+        """(table, columns, COPY text, rows) per table, in load order: the pre-generated rows."""
+        from psycopg2 import sql
+
+        out = []
+        conn = self.connect(db)
+        with conn, conn.cursor() as cr:
+            for table_plan in plan.tables:
+                table = table_plan.table
+                columns = [name for name, column in table.columns.items() if not column.is_generated]
+                select = sql.SQL("SELECT {} FROM {}.{}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table.schema),
+                    sql.Identifier(table.name))
+                buffer = io.StringIO()
+                cr.copy_expert(sql.SQL("COPY ({}) TO STDOUT").format(select), buffer)
+                cr.execute(select)
+                out.append((table_plan, columns, buffer.getvalue(), cr.fetchall()))
+        conn.close()
+        return out
+
+    def copy_limit(self, db: str, dumped: list[Any]) -> float:
+        from psycopg2 import sql
+
+        conn = self.connect(db)
+        start = time.perf_counter()
+        with conn.cursor() as cr:
+            for table_plan, columns, text, _rows in dumped:
+                table = table_plan.table
+                cr.copy_expert(sql.SQL("COPY {}.{} ({}) FROM STDIN").format(
+                    sql.Identifier(table.schema), sql.Identifier(table.name),
+                    sql.SQL(", ").join(map(sql.Identifier, columns))), io.StringIO(text), size=1 << 18)
+        conn.commit()
+        elapsed = time.perf_counter() - start
+        conn.close()
+        return elapsed
+
+    def naive(self, db: str, dumped: list[Any], limit: int | None) -> tuple[float, int]:
+        from faker import Faker
+        from psycopg2 import sql
+
+        fake = Faker("en_US")
+        fake.seed_instance(1)
+        conn = self.connect(db)
+        rows_done = 0
+        start = time.perf_counter()
+        with conn.cursor() as cr:
+            for table_plan, columns, _text, rows in dumped:
+                rows = rows[:limit] if limit else rows
+                makers = [naive_maker(fake, table_plan, name) for name in columns]
+                for _ in rows:
+                    [make() for make in makers]  # one Faker call per field, as a factory would
+                table = table_plan.table
+                statement = sql.SQL("INSERT INTO {}.{} ({}) VALUES ({})").format(
+                    sql.Identifier(table.schema), sql.Identifier(table.name),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+                cr.executemany(statement, rows)
+                rows_done += len(rows)
+        conn.commit()
+        elapsed = time.perf_counter() - start
+        conn.close()
+        return elapsed, rows_done
+
+
+def naive_maker(fake: Any, table_plan: Any, column: str) -> Callable[[], Any]:
+    """The Faker call an ORM factory would write for this column."""
+    from devshell.populate.fakes import FAKER_METHODS, kind_for_text
+
+    vtype = table_plan.types[column]
+    if vtype.kind == "text":
+        kind = kind_for_text(table_plan.table.name, column)
+        method = {"full_name": "name", "email": "email", "text": "sentence", "title": "catch_phrase",
+                  "label": "word", "words": "word", "password": "password", "code": "ean8",
+                  "slug": "slug"}.get(kind) or FAKER_METHODS.get(kind, ("word",))[0]
+        return getattr(fake, method, fake.word)
+    return {"int": lambda: fake.random_int(1, 10000), "numeric": lambda: fake.pydecimal(3, 2, positive=True),
+            "float": fake.pyfloat, "bool": fake.boolean, "date": fake.date_object,
+            "timestamp": fake.date_time_this_decade, "enum": lambda: fake.random_element(vtype.labels or ("x",)),
+            "uuid": fake.uuid4, "bytea": lambda: fake.binary(16), "array": lambda: fake.words(3),
+            "tsvector": fake.sentence, "json": fake.pydict}.get(vtype.kind, fake.word)
+
+
+def run_case(bench: Bench, title: str, schema_sql: str, size: str | int, naive_rows: int | None,
+             repeat: int) -> dict[str, Any]:
+    """The three measurements, interleaved *repeat* times on fresh databases; medians reported."""
+    print(f"{title}: warming up", file=sys.stderr)
+    bench.populate(bench.database(schema_sql), 10, seed=99)  # another seed: timed runs build their own pools
+    rates: dict[str, list[float]] = {"devshell": [], "limit": [], "naive": []}
+    total = 0
+    for attempt in range(repeat):
+        print(f"{title}: round {attempt + 1} of {repeat}", file=sys.stderr)
+        populated = bench.database(schema_sql)
+        seconds, result = bench.populate(populated, size, seed=1 + attempt)
+        total = result.total
+        rates["devshell"].append(total / seconds)
+        dumped = bench.dump(populated, result.plan)
+        rates["limit"].append(total / bench.copy_limit(bench.database(schema_sql), dumped))
+        naive_seconds, naive_count = bench.naive(bench.database(schema_sql), dumped, naive_rows)
+        rates["naive"].append(naive_count / naive_seconds)
+        bench.drop_all()
+    return {"case": title, "rows": total, **{name: statistics.median(values) for name, values in rates.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of the 6-column table")
+    parser.add_argument("--naive-rows", type=int, default=10_000, help="rows the naive baseline inserts there")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per case (medians are shown)")
+    parser.add_argument("--size", default="large", help="Pagila size")
+    args = parser.parse_args()
+    scratch = None
+    if "DEVSHELL_DATA_DIR" not in os.environ:
+        scratch = Path(tempfile.mkdtemp(prefix="devshell-bench-"))
+        os.chmod(scratch, 0o755)
+        os.environ["DEVSHELL_DATA_DIR"] = str(scratch / "data")
+    random.seed(1)
+    try:
+        results = measure(args)
+    finally:
+        if scratch is not None:  # the cluster this run started in its own folder
+            from devshell.db.embedded import EmbeddedCluster
+
+            EmbeddedCluster(scratch / "data").stop()
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(f"{'case':<30} {'rows':>8} {'devshell r/s':>13} {'naive r/s':>10} {'COPY r/s':>10} "
+          f"{'x naive':>8} {'x COPY':>7}")
+    for row in results:
+        print(f"{row['case']:<30} {row['rows']:>8,} {row['devshell']:>13,.0f} {row['naive']:>10,.0f} "
+              f"{row['limit']:>10,.0f} {row['devshell'] / row['naive']:>8.1f} {row['devshell'] / row['limit']:>7.2f}")
+    print("targets: >= 15x naive, >= 0.35x COPY")
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    bench = Bench()
+    try:
+        results = [run_case(bench, f"{args.rows:,}-row table, 6 columns", WIDE_TABLE, args.rows, args.naive_rows,
+                            args.repeat)]
+        if PAGILA.is_file():
+            results.append(run_case(bench, f"Pagila --size {args.size}", sql_script(PAGILA), args.size, None,
+                                    args.repeat))
+    finally:
+        bench.drop_all()
+    return results
+
+
+if __name__ == "__main__":
+    main()

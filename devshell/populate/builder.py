@@ -1,0 +1,327 @@
+"""Rows of one table, chunk by chunk, as COPY text: generate, repair, reject, format.
+
+A chunk is made column by column (each slot with its own seeded ``Random``, so
+adding a column or a table never changes the others), then: column comparisons
+are repaired (``end >= start``), rows that break a unique constraint, a rule or an
+opaque CHECK are generated again (row *i* is always row *i*: ids and
+pre-drawn distinct values come back the same), and the chunk is formatted.
+"""
+
+from __future__ import annotations
+
+import operator
+from random import Random
+from typing import Any, Callable, Iterator, Sequence
+
+from ..errors import DevshellError
+from .constraints import Comparison, OpaqueCheck
+from .generators import Precomputed, Row
+from .references import KeyStore, SelfTree
+from .sqltypes import NULL, ValueType, to_python
+from .tableplan import Slot, TablePlan
+
+CHUNK_ROWS = 5000
+MAX_ROUNDS = 40
+DENSE = 4  # a unique column over fewer than DENSE x rows distinct values draws them all up front
+COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq, "<>": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+SPREAD = {"date": 30, "timestamp": 30 * 86400, "time": 4 * 3600, "interval": 86400}
+
+Probe = Callable[[TablePlan, OpaqueCheck, dict[str, list[Any]]], set[int]]
+
+
+class PopulateError(DevshellError):
+    """Rows could not be generated as the constraints require (the transaction is rolled back)."""
+
+
+class TableBuilder:
+    """Makes the rows of one planned table; publishes its keys for the tables that reference it."""
+
+    def __init__(self, plan: TablePlan, store: KeyStore, seed: int, existing_uniques: dict[tuple[str, ...], set],
+                 probe: Probe | None = None) -> None:
+        self.plan = plan
+        self.store = store
+        self.probe = probe
+        self.rngs = {slot.columns: Random(f"{seed}:{plan.key}:{','.join(slot.columns)}") for slot in plan.slots}
+        self.repair_rng = Random(f"{seed}:{plan.key}:repairs")
+        self.live = [slot for slot in plan.slots if slot.deferred is None]
+        self.key_sets = [cols for table, cols in store.wanted() if table == plan.key]
+        self.key_base = {cols: len(store.keys(plan.key, cols)) for cols in self.key_sets}
+        self.formatters = {name: plan.types[name] for name in plan.copy_columns}
+        self.update_keys: list[Any] = []  # primary keys of the rows, when a deferred slot needs them
+        for slot in plan.slots:
+            if isinstance(slot.generator, SelfTree):
+                slot.generator.existing = self.key_base.get(slot.generator.key_columns, 0)
+        self.existing_uniques = existing_uniques
+        self.checked: list[tuple[str, ...]] = []
+        self.seen: dict[tuple[str, ...], set] = {}
+        self.prepared = False
+
+    def prepare(self) -> None:
+        """Decide how each unique set is kept, once the parent tables' keys exist (first chunk)."""
+        if not self.prepared:
+            self.checked = self._prepare_uniques(self.existing_uniques)
+            self.seen = {cols: set(self.existing_uniques.get(cols, ())) for cols in self.checked}
+            self.prepared = True
+
+    # -- setup ------------------------------------------------------------------------------
+    def _slot_of(self, name: str) -> Slot | None:
+        return next((slot for slot in self.live if name in slot.columns), None)
+
+    def _prepare_uniques(self, existing: dict[tuple[str, ...], set]) -> list[tuple[str, ...]]:
+        """Unique sets that need checking; dense single columns get their distinct values drawn now."""
+        checked = []
+        for unique in self.plan.uniques:
+            slots = [self._slot_of(name) for name in unique]
+            if any(slot is None or slot.generator.distinct for slot in slots):
+                continue  # a database-filled or deferred column, or one distinct by construction
+            slot = slots[0]
+            if len(unique) == 1 and slot is not None and slot.columns == unique and self._draw(slot, existing):
+                continue
+            if len(unique) > 1 and self._draw_joint(unique, slots, existing):  # type: ignore[arg-type]
+                continue
+            checked.append(unique)
+        return checked
+
+    def _draw_joint(self, unique: tuple[str, ...], slots: list[Slot], existing: dict[tuple[str, ...], set]) -> bool:
+        """A dense composite unique (few combinations for the rows) gets distinct combinations drawn now."""
+        if len({id(slot) for slot in slots}) != len(slots) or any(len(slot.columns) != 1 for slot in slots):
+            return False
+        generators = [getattr(slot.generator, "inner", slot.generator) for slot in slots]
+        capacities = [generator.capacity for generator in generators]
+        count, taken = self.plan.count, existing.get(unique, set())
+        if any(capacity is None for capacity in capacities):
+            return False
+        combinations = 1
+        for capacity in capacities:
+            combinations *= capacity  # type: ignore[operator]
+        if combinations > DENSE * (count + len(taken)):
+            return False
+        rng = self.rngs[slots[0].columns]
+        domains = [generator.distinct_values(rng, capacity) for generator, capacity in zip(generators, capacities)]
+        if any(domain is None for domain in domains):
+            return False
+        rows = []
+        for index in rng.sample(range(combinations), min(combinations, count + len(taken))):
+            row = []
+            for domain in domains:
+                index, digit = divmod(index, len(domain))  # type: ignore[arg-type]
+                row.append(domain[digit])  # type: ignore[index]
+            if tuple(row) not in taken:
+                rows.append(row)
+        if len(rows) < count:
+            raise PopulateError(f"table {self.plan.key}: only {len(rows)} distinct ({', '.join(unique)}) left, "
+                                f"{count} rows asked; use a smaller --size")
+        for position, slot in enumerate(slots):
+            slot.generator = Precomputed([row[position] for row in rows[:count]],
+                                         f"{slot.generator.label}, distinct ({', '.join(unique)})")
+        return True
+
+    def _draw(self, slot: Slot, existing: dict[tuple[str, ...], set]) -> bool:
+        generator = getattr(slot.generator, "inner", slot.generator)
+        count, taken = self.plan.count, existing.get(slot.columns, set())
+        capacity = generator.capacity
+        if capacity is None or capacity > DENSE * (count + len(taken)):
+            return False
+        values = generator.distinct_values(self.rngs[slot.columns], min(capacity, count + len(taken)))
+        if values is None:
+            return False
+        values = [value for value in values if (value,) not in taken][:count]
+        if len(values) < count:
+            raise PopulateError(f"table {self.plan.key}: only {len(values)} distinct values left for "
+                                f"{slot.columns[0]}, {count} rows asked; use a smaller --size")
+        slot.generator = Precomputed(values, f"{generator.label}, distinct")
+        return True
+
+    # -- rows -------------------------------------------------------------------------------
+    def _generate(self, rows: Sequence[int]) -> Row:
+        values: Row = {}
+        for slot in self.live:
+            if isinstance(slot.generator, SelfTree):
+                self._publish_keys(rows, values, only_new=True)
+            made = slot.generator.generate(self.rngs[slot.columns], rows, values)
+            if len(slot.columns) == 1:
+                values[slot.columns[0]] = made
+            else:
+                for position, name in enumerate(slot.columns):
+                    values[name] = [None if item is None else item[position] for item in made]
+        for comparison in self.plan.comparisons:
+            self._repair(comparison, values, self.repair_rng)
+        if self.plan.row_factory is not None:
+            self._apply_row_factory(rows, values)
+        return values
+
+    def _repair(self, comparison: Comparison, values: Row, rng: Random) -> None:
+        """Move ``left`` next to ``right`` where ``left op right`` fails (``end_date >= start_date``)."""
+        left, right = values.get(comparison.left), values.get(comparison.right)
+        vtype = self.plan.types[comparison.left]
+        if left is None or right is None or comparison.op == "<>" or not (vtype.is_ordered or comparison.op == "="):
+            return
+        test = COMPARE[comparison.op]
+        low, high = self.plan.limits.get(comparison.left, (float("-inf"), float("inf")))
+        spread = SPREAD.get(vtype.kind, 10 * 10 ** vtype.scale if vtype.kind == "numeric" else 10)
+        for position, (a, b) in enumerate(zip(left, right)):
+            if a is None or b is None or test(a, b):
+                continue
+            if comparison.op == "=":
+                left[position] = b
+                continue
+            step = rng.random() * spread if vtype.kind == "float" else rng.randint(1, spread)
+            moved = b + step if comparison.op in (">", ">=") else b - step
+            if comparison.soft and not low <= moved <= high:
+                continue
+            left[position] = moved
+
+    def _apply_row_factory(self, rows: Sequence[int], values: Row) -> None:
+        assert self.plan.row_factory is not None
+        types = self.plan.types
+        for position, index in enumerate(rows):
+            row = {name: to_python(types[name], column[position]) for name, column in values.items()}
+            for name, value in (self.plan.row_factory(index, row) or {}).items():
+                if name in values:
+                    values[name][position] = types[name].from_db(value)
+
+    def _violations(self, values: Row, positions: list[int], taken: dict[tuple[str, ...], set]) -> set[int]:
+        """Which of *positions* break a comparison, a bound, an opaque CHECK or a unique set.
+
+        *taken* holds the unique keys of the chunk's accepted rows; the keys of the
+        rows accepted now are added to it.
+        """
+        bad: set[int] = set()
+        for comparison in self.plan.comparisons:
+            left, right = values.get(comparison.left), values.get(comparison.right)
+            if comparison.soft or left is None or right is None:
+                continue
+            test = COMPARE[comparison.op]
+            bad.update(p for p in positions
+                       if left[p] is not None and right[p] is not None and not test(left[p], right[p]))
+        for name, (low, high) in self.plan.limits.items():
+            column = values.get(name)
+            if column is not None:
+                bad.update(p for p in positions if column[p] is not None and not low <= column[p] <= high)
+        for name, excluded in self.plan.excluded.items():
+            column = values.get(name)
+            if column is not None:
+                bad.update(p for p in positions if column[p] in excluded)
+        if self.probe is not None:
+            for check in self.plan.opaque:
+                subset = {name: [values[name][p] for p in positions] for name in self.plan.copy_columns
+                          if name in values}  # a deferred foreign key has no values yet
+                bad.update(positions[i] for i in self.probe(self.plan, check, subset))
+        fresh: dict[tuple[str, ...], dict[tuple[Any, ...], int]] = {}
+        for unique in self.checked:
+            seen, chunk, new = self.seen[unique], taken[unique], {}
+            columns = [values[name] for name in unique]
+            for p in positions:
+                if p in bad:
+                    continue
+                key = tuple(column[p] for column in columns)
+                if None in key:
+                    continue
+                if key in seen or key in chunk or key in new:
+                    bad.add(p)
+                else:
+                    new[key] = p
+            fresh[unique] = new
+        for unique, new in fresh.items():
+            taken[unique].update(key for key, p in new.items() if p not in bad)
+        return bad
+
+    def rows(self, start: int, count: int) -> Row:
+        """Rows ``start .. start+count-1`` of this run, every constraint satisfied."""
+        self.prepare()
+        rows = list(range(start, start + count))
+        values = self._generate(rows)
+        taken: dict[tuple[str, ...], set] = {unique: set() for unique in self.checked}
+        pending = list(range(count))
+        for attempt in range(MAX_ROUNDS):
+            bad = sorted(self._violations(values, pending, taken))
+            if not bad:
+                break
+            fresh = self._generate([rows[p] for p in bad])
+            if attempt >= 1:
+                self._disambiguate(fresh, [rows[p] for p in bad])
+            for name, column in fresh.items():
+                target = values[name]
+                for i, position in enumerate(bad):
+                    target[position] = column[i]
+            pending = bad
+        else:
+            raise PopulateError(f"table {self.plan.key}: could not generate rows that satisfy its unique and "
+                                f"CHECK constraints ({self._blame()}); use a smaller --size or add a factory")
+        for unique in self.checked:
+            self.seen[unique].update(taken[unique])
+        self._publish_keys(rows, values, only_new=False)
+        return values
+
+    def _disambiguate(self, values: Row, rows: list[int]) -> None:
+        """Text in a unique set gets the row number appended, so retries converge."""
+        for unique in self.checked:
+            for name in unique:
+                vtype = self.plan.types[name]
+                column = values.get(name)
+                if vtype.kind != "text" or column is None:
+                    continue
+                for i, (value, index) in enumerate(zip(column, rows)):
+                    if value is not None:
+                        column[i] = _suffixed(value, index + 1, vtype.max_length)
+
+    def _blame(self) -> str:
+        names = [", ".join(unique) for unique in self.checked] + [c.name for c in self.plan.opaque]
+        return "; ".join(names) or "column comparisons"
+
+    def _publish_keys(self, rows: Sequence[int], values: Row, *, only_new: bool) -> None:
+        for cols in self.key_sets:
+            if not all(name in values for name in cols):
+                continue
+            keys = self.store.keys(self.plan.key, cols)
+            base = self.key_base[cols] + rows[0]
+            if only_new and len(keys) != base:
+                continue  # a retry: these rows' keys are published already
+            made = values[cols[0]] if len(cols) == 1 else list(zip(*(values[name] for name in cols)))
+            keys[base:base + len(made)] = made
+        if not only_new and any(slot.deferred for slot in self.plan.slots):
+            self.update_keys.extend(zip(*(values[name] for name in self.plan.update_key)))
+
+    # -- output -----------------------------------------------------------------------------
+    def copy_text(self, values: Row, count: int) -> str:
+        """The rows as COPY text, columns in ``plan.copy_columns`` order (deferred ones NULL)."""
+        columns = []
+        for name in self.plan.copy_columns:
+            column = values.get(name)
+            if column is None:
+                columns.append([NULL] * count)
+                continue
+            vtype: ValueType = self.formatters[name]
+            fmt = vtype.formatter
+            columns.append([NULL if v is None else fmt(v) for v in column] if None in column else list(map(fmt, column)))
+        return "\n".join(map("\t".join, zip(*columns))) + "\n" if count and columns else ""
+
+    def chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[int, str]]:
+        """(rows, COPY text) per chunk, generated on demand while COPY consumes them."""
+        for start in range(0, self.plan.count, chunk_rows):
+            count = min(chunk_rows, self.plan.count - start)
+            yield count, self.copy_text(self.rows(start, count), count)
+
+    def deferred_values(self, slot: Slot) -> list[tuple[Any, ...]]:
+        """(key..., value...) per row for a foreign key loaded as NULL, now that its parent exists."""
+        made = slot.generator.generate(self.rngs[slot.columns], range(self.plan.count), {})
+        out = []
+        for key, value in zip(self.update_keys, made):
+            if value is None:
+                value = (None,) * len(slot.columns)
+            elif len(slot.columns) == 1:
+                value = (value,)
+            out.append(tuple(key) + tuple(value))
+        return out
+
+
+def _suffixed(value: str, number: int, limit: int | None) -> str:
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        value, tail = local, f"{number}@{domain}"
+    else:
+        tail = f" {number}" if " " in value else str(number)
+    if limit is None:
+        return value + tail
+    return (value[:max(0, limit - len(tail))] + tail)[:limit]
