@@ -314,7 +314,8 @@ def test_module_factories_and_counts_are_used(address, new_db) -> None:  # type:
         conn.close()
     result = populate(new_db, "small", seed=2, quiet=True, config=config)
 
-    assert result.rows == {"pop_item": 7, "pop_member": 4}  # the manifest's counts; devshell_* tables skipped
+    # the manifest's counts (pop_line: 3 per item); devshell_* tables skipped
+    assert result.rows == {"pop_item": 7, "pop_member": 4, "pop_line": 21}
     assert [code for (code,) in query(address, new_db, "SELECT code FROM pop_item ORDER BY id")] == \
         [f"ITEM-{index:04d}" for index in range(7)]
     assert [status for (status,) in query(address, new_db, "SELECT status FROM pop_member ORDER BY id")] == \

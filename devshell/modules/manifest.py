@@ -77,7 +77,7 @@ def _data_files(path: Path, value: Any) -> tuple[str, ...]:
     return files
 
 
-def _populate(path: Path, value: Any) -> dict[str, int | dict[str, int]]:
+def _populate(path: Path, value: Any) -> dict[str, Any]:
     def count(key: str, number: Any) -> int:
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
             raise _fail(path, f"'populate' {key}: expected a row count (an integer >= 0), got {number!r}")
@@ -85,10 +85,15 @@ def _populate(path: Path, value: Any) -> dict[str, int | dict[str, int]]:
 
     if not isinstance(value, dict):
         raise _fail(path, f"'populate' must be a dict of table -> row count, got {value!r}")
-    sizes: dict[str, int | dict[str, int]] = {}
+    sizes: dict[str, Any] = {}
     for table, spec in value.items():
         table = _string(path, "populate", table)
-        if isinstance(spec, dict):
+        if isinstance(spec, dict) and "per" in spec:  # relative: {"per": "order", "count": 10} rows per parent row
+            if set(spec) - {"per", "count"}:
+                raise _fail(path, f"'populate' {table}: a relative size has only 'per' and 'count', got {spec!r}")
+            sizes[table] = {"per": _string(path, f"populate {table}.per", spec["per"]),
+                            "count": count(f"{table}.count", spec.get("count", 1))}
+        elif isinstance(spec, dict):
             unknown = sorted(set(spec) - set(POPULATE_SIZES))
             if unknown:
                 raise _fail(path, f"'populate' {table}: unknown size {unknown[0]!r} (use {', '.join(POPULATE_SIZES)})")
