@@ -320,6 +320,7 @@ def test_module_factories_and_counts_are_used(address, new_db) -> None:  # type:
         [f"ITEM-{index:04d}" for index in range(7)]
     assert [status for (status,) in query(address, new_db, "SELECT status FROM pop_member ORDER BY id")] == \
         ["regular", "vip", "regular", "vip"]
+    assert scalar(address, new_db, "SELECT bool_and(extract(day FROM joined_on) = 1) FROM pop_member")
     labels = {(s.columns, s.generator.label) for t in result.plan.tables for s in t.slots}
     assert (("code",), "factory pop_shop.item_code") in labels
 

@@ -17,7 +17,7 @@ from ..errors import DevshellError
 from .constraints import Comparison, OpaqueCheck
 from .generators import Precomputed, Row
 from .references import KeyStore, SelfTree
-from .sqltypes import NULL, ValueType, to_python
+from .sqltypes import NULL, ValueType
 from .tableplan import Slot, TablePlan
 
 CHUNK_ROWS = 5000
@@ -176,7 +176,8 @@ class TableBuilder:
         assert self.plan.row_factory is not None
         types = self.plan.types
         for position, index in enumerate(rows):
-            row = {name: to_python(types[name], column[position]) for name, column in values.items()}
+            # the factory's context turns these internal values into Python ones (dates, decimals…)
+            row = {name: column[position] for name, column in values.items()}
             for name, value in (self.plan.row_factory(index, row) or {}).items():
                 if name in values:
                     values[name][position] = types[name].from_db(value)
