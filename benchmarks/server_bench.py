@@ -1,16 +1,22 @@
-"""Hello-route requests/s through the devshell app vs the same hello WSGI app on bare werkzeug (SPEC §3).
+"""Hello-route requests/s through devshell vs the same hello WSGI app on the bare server, per mode (SPEC §3).
 
-Threaded mode: `devshell server --mode threaded` serving a module's public hello route,
-against werkzeug's own threaded server (`werkzeug.serving.make_server(threaded=True)`)
-serving a plain WSGI function with the same body and headers. Both run as child
-processes on loopback, both log each request, and they are measured in alternating
-rounds with the same load. Target: devshell >= 0.8x bare werkzeug.
+- threaded: `devshell server --mode threaded` vs werkzeug's own threaded server;
+- gevent: `devshell server --mode gevent` vs gevent.pywsgi with TCP_NODELAY;
+- prefork: `devshell server --workers N` vs gunicorn with the same N sync workers.
+
+devshell serves a module's public hello route; the bare servers serve a plain WSGI
+function with the same body and headers. Every server runs as a child process on
+loopback and logs each request; the pairs are measured in alternating rounds with
+the same load. Target: devshell >= 0.8x the bare server. `--modes longpolling`
+(on by default) adds gevent mode's long-polling figures (benchmarks/longpolling_bench.py):
+memory per idle poll (5,000 held, target < 25 KiB) and the time for 1,000 waiters
+to be answered after one NOTIFY (target < 0.5 s).
 
 Load generator: wrk when it is installed (Debian/Ubuntu: `apt-get install wrk`; macOS:
-`brew install wrk`), else a small Python one (threads, one connection per request,
-since werkzeug's server closes every connection).
+`brew install wrk`), else a small Python one (threads, one connection per request).
 
-Usage: python benchmarks/server_bench.py [--seconds 5] [--rounds 3] [--connections 8] [--python-load]
+Usage: python benchmarks/server_bench.py [--modes threaded,gevent,prefork,longpolling] [--seconds 4]
+       [--rounds 5] [--connections 8] [--workers 2] [--python-load]
 Uses the embedded cluster under DEVSHELL_DATA_DIR (a temporary one when unset) and a
 database it creates and drops.
 """
@@ -30,20 +36,37 @@ import tempfile
 import textwrap
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 BODY = b"hello, world"
 MODULE = "bench_hello"
-BARE_APP = textwrap.dedent(f"""
-    import sys
+MODES = ("threaded", "gevent", "prefork", "longpolling")
+HELLO = f"""
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "{len(BODY)}")])
+    return [{BODY!r}]
+"""
+BARE_WERKZEUG = HELLO + textwrap.dedent("""
     from werkzeug.serving import make_server
 
-    def hello(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "{len(BODY)}")])
-        return [{BODY!r}]
-
     server = make_server("127.0.0.1", 0, hello, threaded=True)
-    print(f"serving http://127.0.0.1:{{server.port}}/", flush=True)
+    print(f"serving http://127.0.0.1:{server.port}/", flush=True)
+    server.serve_forever()
+""")
+BARE_GEVENT = "from gevent import monkey\nmonkey.patch_all()\n" + HELLO + textwrap.dedent("""
+    import socket
+    from gevent.pywsgi import WSGIServer
+
+    class NoDelayServer(WSGIServer):
+        def handle(self, sock, address):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().handle(sock, address)
+
+    server = NoDelayServer(("127.0.0.1", 0), hello)  # logs each request to stderr, like devshell
+    server.start()
+    print(f"serving http://127.0.0.1:{server.server_port}/", flush=True)
     server.serve_forever()
 """)
 MODULE_CODE = textwrap.dedent(f"""
@@ -53,6 +76,23 @@ MODULE_CODE = textwrap.dedent(f"""
     def hello(request):
         return {BODY!r}.decode()
 """)
+READY = rb"(?:serving|Listening at:) http://127\.0\.0\.1:(\d+)"
+
+
+@dataclass
+class Bench:
+    """What every measurement needs: the load, the scratch folder, the database and the addons."""
+
+    args: argparse.Namespace
+    measure: Callable[[int, str, float, int], float]
+    load: str
+    scratch: Path
+    addons: Path
+    db: str
+
+    def devshell(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "devshell", "server", "-d", self.db, "--addons-path", str(self.addons),
+                "--http-port", "0", "--gevent-port", "0", "--max-cron-threads", "0", *args]
 
 
 def write_module(addons: Path) -> None:
@@ -62,13 +102,13 @@ def write_module(addons: Path) -> None:
     (folder / "__init__.py").write_text(MODULE_CODE)
 
 
-def start(command: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a server whose output names its URL; (process, port) once it answers."""
+def start(command: list[str], log: Path, cwd: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server whose output names its URL; (process, port) once it says so."""
     handle = log.open("wb")
-    proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        found = re.search(rb"serving http://127\.0\.0\.1:(\d+)/", log.read_bytes())
+        found = re.search(READY, log.read_bytes())
         if found:
             return proc, int(found.group(1))
         if proc.poll() is not None:
@@ -78,18 +118,35 @@ def start(command: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit(f"server did not start: {' '.join(command)}\n{log.read_text(errors='replace')}")
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def check(port: int, path: str) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", path)
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
+    deadline = time.monotonic() + 30
+    while True:  # prefork's workers may still be booting
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     if response.status != 200 or body != BODY:
         raise SystemExit(f"unexpected answer from :{port}{path}: {response.status} {body[:200]!r}")
 
 
 def wrk_rate(port: int, path: str, seconds: float, connections: int) -> float:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", f"http://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out and "timeout" in out:
         print(out, file=sys.stderr)
@@ -99,11 +156,11 @@ def wrk_rate(port: int, path: str, seconds: float, connections: int) -> float:
 def python_rate(port: int, path: str, seconds: float, connections: int) -> float:
     """Requests/s from *connections* threads, each opening a connection per request."""
     counts = [0] * connections
-    stop = time.monotonic() + seconds
+    stop_at = time.monotonic() + seconds
 
     def worker(index: int) -> None:
-        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
-        while time.monotonic() < stop:
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        while time.monotonic() < stop_at:
             with socket.create_connection(("127.0.0.1", port)) as sock:
                 sock.sendall(request)
                 data = b""
@@ -121,15 +178,80 @@ def python_rate(port: int, path: str, seconds: float, connections: int) -> float
     return sum(counts) / (time.monotonic() - started)
 
 
+def compare(bench: Bench, title: str, bare: tuple[str, list[str]], ours: tuple[str, list[str]],
+            bare_cwd: Path | None = None) -> float:
+    """Bare server vs devshell in alternating rounds; prints both and returns the ratio of medians."""
+    args = bench.args
+    servers = []
+    try:
+        bare_proc, bare_port = start(bare[1], bench.scratch / f"{title}-bare.log", cwd=bare_cwd)
+        servers.append(bare_proc)
+        our_proc, our_port = start(ours[1], bench.scratch / f"{title}-devshell.log")
+        servers.append(our_proc)
+        check(bare_port, "/")
+        check(our_port, "/bench/hello")
+        bench.measure(bare_port, "/", 1, args.connections)  # warm up both
+        bench.measure(our_port, "/bench/hello", 1, args.connections)
+        bare_rates, our_rates = [], []
+        for _round in range(args.rounds):
+            bare_rates.append(bench.measure(bare_port, "/", args.seconds, args.connections))
+            our_rates.append(bench.measure(our_port, "/bench/hello", args.seconds, args.connections))
+    finally:
+        for proc in servers:
+            stop(proc)
+    bare_rate, our_rate = statistics.median(bare_rates), statistics.median(our_rates)
+    ratio = our_rate / bare_rate
+    print(f"hello route, {title} mode ({bench.load}, {args.connections} connections, "
+          f"{args.rounds} x {args.seconds:g} s alternating, median req/s)")
+    for label, rate, rates in ((bare[0], bare_rate, bare_rates), (ours[0], our_rate, our_rates)):
+        print(f"  {label:<30} {rate:9.1f} req/s   rounds: {', '.join(f'{r:.0f}' for r in rates)}")
+    print(f"  ratio {ratio:.2f}x (target >= 0.80x): {'OK' if ratio >= 0.8 else 'MISSED'}", flush=True)
+    return ratio
+
+
+def bench_threaded(bench: Bench) -> None:
+    script = bench.scratch / "bare_werkzeug.py"
+    script.write_text(BARE_WERKZEUG)
+    compare(bench, "threaded", ("bare werkzeug threaded", [sys.executable, str(script)]),
+            ("devshell threaded", bench.devshell()))
+
+
+def bench_gevent(bench: Bench) -> None:
+    script = bench.scratch / "bare_gevent.py"
+    script.write_text(BARE_GEVENT)
+    compare(bench, "gevent", ("bare gevent.pywsgi + NODELAY", [sys.executable, str(script)]),
+            ("devshell gevent", bench.devshell("--mode", "gevent")))
+
+
+def bench_prefork(bench: Bench) -> None:
+    workers = str(bench.args.workers)
+    (bench.scratch / "bare_wsgi.py").write_text(HELLO)
+    bare = [sys.executable, "-m", "gunicorn", "--workers", workers, "--bind", "127.0.0.1:0", "--access-logfile",
+            "-", "--no-control-socket", "bare_wsgi:hello"]
+    compare(bench, "prefork", (f"bare gunicorn, {workers} sync workers", bare),
+            (f"devshell prefork, {workers} workers", bench.devshell("--workers", workers)), bare_cwd=bench.scratch)
+
+
+def bench_longpolling(bench: Bench) -> None:
+    from longpolling_bench import measure_longpolling
+
+    measure_longpolling(bench.devshell("--mode", "gevent"), bench.scratch, bench.db)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--modes", default=",".join(MODES), help="Comma-separated: " + ", ".join(MODES))
+    parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="HTTP workers of both prefork servers.")
     parser.add_argument("--python-load", action="store_true", help="Use the Python load generator even if wrk exists.")
     args = parser.parse_args()
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
     use_wrk = shutil.which("wrk") is not None and not args.python_load
-    measure = wrk_rate if use_wrk else python_rate
 
     scratch = Path(tempfile.mkdtemp(prefix="devshell-bench-"))
     os.chmod(scratch, 0o755)
@@ -146,39 +268,14 @@ def main() -> None:
     address = resolve_server(config)
     db = f"bench_server_{os.getpid()}"
     init_database(config, db, [MODULE], admin_password="bench")
-    servers: list[subprocess.Popen[bytes]] = []
+    bench = Bench(args, wrk_rate if use_wrk else python_rate, "wrk" if use_wrk else "python threads", scratch,
+                  addons, db)
+    benches = {"threaded": bench_threaded, "gevent": bench_gevent, "prefork": bench_prefork,
+               "longpolling": bench_longpolling}
     try:
-        bare_script = scratch / "bare.py"
-        bare_script.write_text(BARE_APP)
-        bare, bare_port = start([sys.executable, str(bare_script)], scratch / "bare.log")
-        servers.append(bare)
-        ours, our_port = start([sys.executable, "-m", "devshell", "server", "-d", db, "--addons-path", str(addons),
-                                "--http-port", "0", "--max-cron-threads", "0"], scratch / "devshell.log")
-        servers.append(ours)
-        check(bare_port, "/")
-        check(our_port, "/bench/hello")
-        measure(bare_port, "/", 1, args.connections)  # warm up both
-        measure(our_port, "/bench/hello", 1, args.connections)
-        bare_rates, our_rates = [], []
-        for _round in range(args.rounds):
-            bare_rates.append(measure(bare_port, "/", args.seconds, args.connections))
-            our_rates.append(measure(our_port, "/bench/hello", args.seconds, args.connections))
-        bare_rate, our_rate = statistics.median(bare_rates), statistics.median(our_rates)
-        ratio = our_rate / bare_rate
-        load = "wrk" if use_wrk else "python threads"
-        print(f"hello route, threaded mode ({load}, {args.connections} connections, "
-              f"{args.rounds} x {args.seconds:g} s alternating, median req/s)")
-        print(f"  bare werkzeug threaded  {bare_rate:9.1f} req/s   rounds: {', '.join(f'{r:.0f}' for r in bare_rates)}")
-        print(f"  devshell threaded       {our_rate:9.1f} req/s   rounds: {', '.join(f'{r:.0f}' for r in our_rates)}")
-        print(f"  ratio {ratio:.2f}x (target >= 0.80x): {'OK' if ratio >= 0.8 else 'MISSED'}")
+        for mode in modes:
+            benches[mode](bench)
     finally:
-        for proc in servers:
-            proc.terminate()
-        for proc in servers:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
         drop_database(address, db, missing_ok=True)
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -17,8 +17,13 @@ _LAZY = {
     "UsageError": "devshell.errors",
     "load_config": "devshell.config",
     "populate": "devshell.populate",
+    "scaffold": "devshell.scaffold",
     "connect": "devshell.env",
     "Environment": "devshell.env",
+    "start_server": "devshell.server.handle",
+    "servers": "devshell.server.handle",
+    "stop_all": "devshell.server.handle",
+    "load_ipython_extension": "devshell.kernel",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -27,6 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import load_config as load_config
     from .env import Environment as Environment, connect as connect
     from .errors import DevshellError as DevshellError, UsageError as UsageError
+    from .scaffold import scaffold as scaffold
+    from .kernel import load_ipython_extension as load_ipython_extension
+    from .server.handle import servers as servers, start_server as start_server, stop_all as stop_all
 
 
 def __getattr__(name: str) -> Any:

@@ -32,6 +32,16 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
               "Open a Python shell bound to a database (IPython, ptpython, bpython, python)."),
     "server": ("devshell.commands.server:server_command",
                "Run the HTTP server (threaded by default) with its cron threads."),
+    "kernel": ("devshell.commands.kernel:kernel_group",
+               "Install, list and remove Jupyter kernels bound to a database."),
+    "scaffold": ("devshell.commands.scaffold:scaffold_command",
+                 "Create a module or a project from a template (Jinja2)."),
+    "cloc": ("devshell.commands.cloc:cloc_command",
+             "Count code, comment and blank lines per module and language."),
+    "deploy": ("devshell.commands.deploy:deploy_command",
+               "Upload a module to a running server, which installs it and makes every server load it."),
+    "start": ("devshell.commands.start:start_command",
+              "Quick start: database, modules and server for the project here (--demo: a demo project)."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

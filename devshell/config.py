@@ -20,7 +20,9 @@ from .errors import ConfigError
 PROJECT_FILE = "devshell.toml"
 ENV_PREFIX = "DEVSHELL_"
 #: DEVSHELL_* variables that are read elsewhere and are not settings.
-ENV_NOT_SETTINGS = frozenset({"DEVSHELL_PASSWORD", "DEVSHELL_CONFIG_DIR"})
+ENV_NOT_SETTINGS = frozenset({"DEVSHELL_PASSWORD", "DEVSHELL_CONFIG_DIR",
+                              # process plumbing between devshell servers and their parents (server/lifecycle.py)
+                              "DEVSHELL_PARENT_PID", "DEVSHELL_LISTEN_FD", "DEVSHELL_HEARTBEAT_FD"})
 #: libpq's variables, mapped to the settings they stand for.
 LIBPQ_ENV = {
     "PGHOST": "db_host",

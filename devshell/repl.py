@@ -46,10 +46,15 @@ def choose_interface(requested: str | None) -> str:
 
 
 def build_namespace(env: "Environment") -> dict[str, Any]:
-    """``env``, ``cr``, ``devshell``, one name per model where the name is free, then what modules add."""
+    """``env``, ``cr``, ``devshell``, ``server()``, one name per model where the name is free, then what
+    modules add. ``server(mode=…, **options)`` starts a server on this database in the background; its log
+    lines stay in its handle (``.logs()``), never on the terminal."""
     import devshell
 
-    namespace: dict[str, Any] = {"env": env, "cr": env.cr, "devshell": devshell, "__name__": "__main__"}
+    from .server.handle import server_function
+
+    namespace: dict[str, Any] = {"env": env, "cr": env.cr, "devshell": devshell,
+                                 "server": server_function(env.db, env.config), "__name__": "__main__"}
     for name, model in sorted(env.registry.models.items()):
         if name.isidentifier() and not keyword.iskeyword(name) and name not in namespace \
                 and not hasattr(builtins, name):
@@ -73,10 +78,10 @@ def banner(env: "Environment", namespace: dict[str, Any], commit: bool, server: 
     model_names = [name for name in namespace if name in models]
     shown = ", ".join(model_names[:12]) + (", …" if len(model_names) > 12 else "")
     rule = "committed at exit (--commit)" if commit else "rolled back at exit unless you call env.commit()"
-    extra = sorted(set(namespace) - set(model_names) - {"env", "cr", "devshell", "__name__"})
+    extra = sorted(set(namespace) - set(model_names) - {"env", "cr", "devshell", "server", "__name__"})
     lines = [
         f"devshell shell on database {env.db!r}" + (f" ({server})" if server else ""),
-        f"  env, cr, devshell; {len(models)} models" + (f": {shown}" if shown else ""),
+        f"  env, cr, devshell, server(); {len(models)} models" + (f": {shown}" if shown else ""),
     ]
     if extra:
         lines.append("  from modules: " + ", ".join(extra))
@@ -157,6 +162,7 @@ class Shell:
 
         config = Config()
         config.TerminalInteractiveShell.banner2 = text + "\n"
+        config.InteractiveShellApp.extensions = ["devshell"]  # %%sql, %commit, %rollback, %devshell
         if history_dir is not None:
             config.HistoryManager.hist_file = str(history_dir / "ipython_history.sqlite")
         start_ipython(argv=[], user_ns=self.namespace, config=config)

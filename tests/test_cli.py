@@ -160,7 +160,7 @@ def complete(words: str, cword: int, env: dict[str, str] | None = None) -> list[
 
 
 def test_completion_of_commands_and_subcommands() -> None:
-    assert complete("devshell d", 1) == ["db"]
+    assert complete("devshell d", 1) == ["db", "deploy"]
     assert complete("devshell db s", 2) == ["server"]
     assert complete("devshell db server st", 3) == ["start", "status", "stop"]
     assert "--database" in complete("devshell db create --", 3)

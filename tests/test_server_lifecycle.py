@@ -157,10 +157,10 @@ def test_dev_reload_restarts_on_module_changes(db: str, tmp_path: Path) -> None:
         server.stop()
 
 
-def test_unavailable_mode_and_bad_flags_are_usage_errors() -> None:
-    result = run_devshell("server", "--mode", "gevent", "--http-port", "0")
+def test_impossible_mode_and_bad_flags_are_usage_errors() -> None:
+    result = run_devshell("server", "--mode", "gevent", "--workers", "2", "--http-port", "0")
     assert result.returncode == 2
-    assert "not available" in result.stderr
+    assert "--workers 2 runs HTTP worker processes, which only prefork mode has" in result.stderr
     result = run_devshell("server", "--dev", "teleport")
     assert result.returncode == 2
     assert "unknown developer feature" in result.stderr
@@ -205,7 +205,7 @@ def test_in_process_start_and_stop_from_a_thread(db: str) -> None:
     assert requests.get(server.url + "web/health").json()["pid"] == os.getpid()
     stopped_at = time.monotonic()
     assert server.stop(5) is True
-    assert time.monotonic() - stopped_at < 0.5
+    assert time.monotonic() - stopped_at < 3  # nothing in flight: it does not wait out the 5 s grace period
     with pytest.raises(requests.ConnectionError):
         requests.get(server.url + "web/health", timeout=2)
     assert {number: signal.getsignal(number) for number in handlers} == handlers

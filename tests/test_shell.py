@@ -232,3 +232,13 @@ def test_modules_add_names_to_the_shell(address, tmp_path: Path) -> None:  # typ
         assert result.stdout.strip() == "hello from the library ['base', 'library', 'library_base']"
     finally:
         drop_database(address, db, missing_ok=True)
+
+
+@pytest.mark.skipif("ipython" not in available_interfaces(), reason="IPython is not installed")
+def test_ipython_shell_has_the_sql_magics(notes_db: str, tmp_path: Path) -> None:
+    child = spawn_shell(notes_db, "ipython", tmp_path)
+    child.sendline("%sql SELECT 'marker-' || count(*) AS n FROM note")
+    child.expect("marker-2")
+    child.expect(PROMPTS["ipython"])
+    child.sendline("exit")
+    child.expect(pexpect.EOF)

@@ -70,6 +70,13 @@ def import_module(module: Module) -> types.ModuleType:
         return package
 
 
+def forget_module(name: str) -> None:
+    """Forget module *name*'s imported code and registrations: the next import runs its files again."""
+    with _lock:
+        _forget_imported(f"{ADDONS_PACKAGE}.{name}")
+        addon.forget(name)
+
+
 def _import_error(module: Module, path: Path, exc: BaseException) -> ModuleError:
     if isinstance(exc, ModuleError):
         return exc

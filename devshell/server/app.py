@@ -20,9 +20,10 @@ from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Response
 
 from ..errors import DatabaseError, DevshellError
+from .bus import SharedReads
 from .dbbind import Databases
-from .http import Request, error_response
-from .routing import STATIC_ENDPOINT, build_map, call_route
+from .http import Request, error_response, start_response_for
+from .routing import STATIC_ENDPOINT, build_map, call_route, static_table
 from .sessions import CookieSigner, load_secret
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 _logger = logging.getLogger("devshell.server")
 
 MAX_BODY_SIZE = 64 * 1024 * 1024
+_NO_METHODS: dict[str, str] = {}
 
 
 class Root:
@@ -45,6 +47,7 @@ class Root:
                  max_body_size: int = MAX_BODY_SIZE) -> None:
         from ..db.connection import resolve_server
         from .bus import collect_old_messages
+        from .deployed import DeployWatcher
         from .listener import Listener
 
         self.config = config
@@ -57,14 +60,19 @@ class Root:
         self.listener: Listener = Listener(self.address, housekeeping=collect_old_messages)
         self.signer = CookieSigner(load_secret(config.data_dir))
         self.stopping = False
+        #: prefork's HTTP workers: long polls are the gevent process's job (this is its port); polls here are short
+        self.longpolling_port: int | None = None
+        self.bus_reads = SharedReads()  #: long polls woken together share their query
         self._lock = threading.Lock()
         self._loaded = False
         self._map: Any = None
         self._adapter: Any = None
+        self._static: dict[str, dict[str, str]] = {}
         self._endpoints: dict[str, Route] = {}
         self.modules: dict[str, Module] = {}
         self.crons: dict[str, Cron] = {}
         self._synced: set[str] = set()
+        self.deployments = DeployWatcher(self)  #: deployed modules: unpacked and reloaded on NOTIFY
 
     # -- modules -------------------------------------------------------------------------------------
 
@@ -86,9 +94,11 @@ class Root:
             self._map, self._endpoints = build_map(routes)
             # one adapter for every request: matching only needs the path and the method
             self._adapter = self._map.bind("localhost")
+            self._static = static_table(self._map)
             self.crons = {job.name: job for job in found.crons}
             self._synced = set()
             self._loaded = True
+        self.deployments.start()
 
     def reload(self) -> None:
         """Forget the loaded modules and cached database facts: the next request loads them again."""
@@ -103,7 +113,7 @@ class Root:
         if not self._loaded:
             self.load()
         request = Request(environ, self)
-        return self.respond(request)(environ, start_response)
+        return start_response_for(self.respond(request), environ, start_response)
 
     def respond(self, request: Request) -> Response:
         try:
@@ -116,18 +126,21 @@ class Root:
             return self.error(request, exc)
 
     def dispatch(self, request: Request) -> Response:
-        length = request.content_length
-        if length is not None and length > self.max_body_size:
+        length = request.environ.get("CONTENT_LENGTH")  # werkzeug enforces the limit on reading too
+        if length and length.isdigit() and int(length) > self.max_body_size:
             raise RequestEntityTooLarge(f"the body is larger than {self.max_body_size} bytes")
         if request.explicit_db is not None:
             request.db  # noqa: B018 - a database the filter hides is a 404 whatever the route
-        adapter = self._adapter
-        try:
-            endpoint, values = adapter.match(request.path, request.method)
-        except MethodNotAllowed as exc:  # answer in the route's own type (JSON for a JSON route)
-            if exc.valid_methods:
-                request.route = self._endpoints.get(adapter.match(request.path, exc.valid_methods[0])[0])
-            raise
+        endpoint = self._static.get(request.path, _NO_METHODS).get(request.method)
+        values: dict[str, Any] = {}
+        if endpoint is None:
+            adapter = self._adapter
+            try:
+                endpoint, values = adapter.match(request.path, request.method)
+            except MethodNotAllowed as exc:  # answer in the route's own type (JSON for a JSON route)
+                if exc.valid_methods:
+                    request.route = self._endpoints.get(adapter.match(request.path, exc.valid_methods[0])[0])
+                raise
         if endpoint == STATIC_ENDPOINT:
             return self.static(request, **values)
         route = request.route = self._endpoints[endpoint]
@@ -187,5 +200,6 @@ class Root:
     def close(self) -> None:
         """Wake every long poll (they answer at once), then close the listener and the pools."""
         self.stopping = True
+        self.deployments.stop()
         self.listener.close()
         self.databases.close()

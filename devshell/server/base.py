@@ -16,16 +16,20 @@ import os
 import signal
 import socket
 import threading
-from typing import TYPE_CHECKING, ClassVar
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import DevshellError, UsageError
-from .lifecycle import RELOAD, STOP_SIGNALS, CodeWatcher, SignalQueue, reexec, signal_name
+from .lifecycle import (RELOAD, STOP_SIGNALS, CodeWatcher, SignalQueue, Watchdog, parent_pid_from_environment,
+                        reexec, signal_name)
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..db.connection import ServerAddress
     from .app import Root
 
 _logger = logging.getLogger("devshell.server")
+_access = logging.getLogger("devshell.http")
 
 #: mode -> "module:class", imported only when that mode is asked for
 SERVER_CLASSES: dict[str, str] = {
@@ -34,6 +38,8 @@ SERVER_CLASSES: dict[str, str] = {
     "prefork": "devshell.server.prefork:PreforkServer",
 }
 MODES = tuple(SERVER_CLASSES)
+GEVENT_ENTRY_MODULE = "devshell.server.gevent_main"  #: gevent mode's process: monkey-patched first thing
+LONGPOLLING_BACKLOG = 2048  #: gevent mode's listen backlog: thousands of pollers may (re)connect at once
 GRACEFUL_TIMEOUT = 60.0
 EXIT_OK, EXIT_FORCED = 0, 1
 
@@ -55,12 +61,60 @@ def configure_logging(level: str = "info") -> None:
     root.setLevel(level.upper())
 
 
+def resolve_mode(mode: str, config: "Config") -> str:
+    """*mode*, or prefork when workers > 0 and no mode was chosen; a chosen non-prefork mode is refused."""
+    workers = config["workers"]
+    if workers > 0 and mode != "prefork":
+        if mode == config["mode"] and not config.is_set("mode"):
+            return "prefork"  # --workers N alone implies prefork (seed)
+        raise UsageError(f"--workers {workers} runs HTTP worker processes, which only prefork mode has: "
+                         f"drop --mode {mode}, or use --workers 0")
+    return mode
+
+
+class AccessLog:
+    """One line per request on ``devshell.http``, in LOG_FORMAT, written straight to devshell's log stream.
+
+    Through the logging module a line costs more than serving a small route, so
+    the gevent and prefork servers format it here (the time once per second) and
+    write it in one call. The ``devshell.http`` level is honoured; when logging
+    was set up by someone else (no devshell handler), lines go through it.
+    """
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._stamp = ""
+        self._handlers: list[logging.Handler] = []
+        self._stream: Any = None
+
+    def enabled(self) -> bool:
+        return _access.isEnabledFor(logging.INFO)
+
+    def log(self, message: str) -> None:
+        handlers = logging.getLogger().handlers
+        if handlers != self._handlers:  # (re)configured: find devshell's handler again
+            self._handlers = list(handlers)
+            self._stream = next((getattr(handler, "stream", None) for handler in handlers
+                                 if getattr(handler, "_devshell", False)), None)
+        stream = self._stream
+        if stream is None:
+            _access.info("%s", message)
+            return
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        asctime = f"{self._stamp},{int((now - second) * 1000):03d}"
+        stream.write(LOG_FORMAT % {"asctime": asctime, "process": os.getpid(), "levelname": "INFO",
+                                   "name": _access.name, "message": message} + "\n")
+        stream.flush()
+
+
 def make_server(mode: str, config: "Config", *, app: "Root | None" = None) -> "Server":
-    """A server of *mode* for *config* (not started)."""
+    """A server of *mode* for *config* (not started); ``--workers N`` alone means prefork."""
     if mode not in SERVER_CLASSES:
         raise UsageError(f"unknown server mode {mode!r}: choose one of {', '.join(SERVER_CLASSES)}")
-    if config["workers"] > 0 and mode != "prefork":
-        raise UsageError(f"--workers {config['workers']} needs --mode prefork (workers > 0 implies prefork)")
+    mode = resolve_mode(mode, config)
     module_name, _, class_name = SERVER_CLASSES[mode].partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -72,8 +126,8 @@ def make_server(mode: str, config: "Config", *, app: "Root | None" = None) -> "S
     return server
 
 
-def bind_socket(interface: str, port: int) -> socket.socket:
-    """A listening TCP socket on exactly *interface*, or one clear error line."""
+def bind_socket(interface: str, port: int, *, flag: str = "--http-port", backlog: int = 128) -> socket.socket:
+    """A listening TCP socket on exactly *interface*, or one clear error line (naming *flag*)."""
     try:
         infos = socket.getaddrinfo(interface, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -83,15 +137,16 @@ def bind_socket(interface: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(128)
+        sock.listen(backlog)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise DevshellError(f"port {port} on {interface} is in use by another program: stop it, or choose "
-                                "another port with --http-port (0 picks a free one)") from None
+                                f"another port with {flag} (0 picks a free one)") from None
         if exc.errno == errno.EACCES:
+            default = 8072 if flag == "--gevent-port" else 8069
             raise DevshellError(f"permission denied listening on port {port}: ports below 1024 need "
-                                "privileges, use --http-port 8069") from None
+                                f"privileges, use {flag} {default}") from None
         raise DevshellError(f"cannot listen on {interface}:{port}: {exc.strerror}") from None
     return sock
 
@@ -100,6 +155,7 @@ class Server:
     """What every mode provides; subclasses implement :meth:`start`, :meth:`stop` and ``port``."""
 
     mode: ClassVar[str] = ""
+    cron_label: ClassVar[str] = "cron threads"
 
     def __init__(self, config: "Config", *, app: "Root | None" = None) -> None:
         self.config = config
@@ -107,6 +163,7 @@ class Server:
         self.interface: str = config["http_interface"]
         self.requested_port: int = config["http_port"]
         self.started = False
+        self.database_address: ServerAddress | None = None  #: the database server, when there is no app
         self._root_checked = False
 
     @property
@@ -132,6 +189,11 @@ class Server:
     def listen_fd(self) -> int | None:
         return None
 
+    @property
+    def pidfile_path(self) -> str | None:
+        """The ``--pidfile`` this process owns (none for a process supervised by another devshell)."""
+        return self.config["pidfile"]
+
     def check_root(self) -> None:
         """The root policy for our interface (once per server: run() checks before the pidfile)."""
         from ..checks import check_root
@@ -144,25 +206,33 @@ class Server:
             _logger.warning(warning)
 
     def report(self) -> list[str]:
+        """Log the startup report; its last line, ``serving URL``, says that requests are accepted."""
+        lines = self.report_lines()
+        for line in lines:
+            _logger.info(line)
+        return lines
+
+    def report_lines(self) -> list[str]:
         """The startup report (seed): version, config file, addons paths, database server, URL."""
         from .. import __version__
         from ..modules import addons_paths
+        from .dbbind import parse_names
 
-        config, app = self.config, self.app
+        config = self.config
         lines = [f"devshell {__version__}, {self.mode} server, pid {os.getpid()}",
                  "config files: " + (", ".join(str(f) for f in config.files) or "none"),
                  "addons paths: " + ", ".join(str(p) for p in addons_paths(config))]
-        if app is not None:
-            lines.append(f"database server: {app.address.describe()}")
-            scope = [f"-d {','.join(app.databases.names)}"] if app.databases.names else []
-            scope += [f"dbfilter {app.databases.dbfilter!r}"] if app.databases.dbfilter else []
+        address = self.app.address if self.app is not None else self.database_address
+        if address is not None:
+            lines.append(f"database server: {address.describe()}")
+            names = parse_names(config["db_name"])
+            scope = [f"-d {','.join(names)}"] if names else []
+            scope += [f"dbfilter {config['dbfilter']!r}"] if config["dbfilter"] else []
             lines.append("databases: " + (", ".join(scope) or "all"))
-        lines.append(f"cron threads: {config['max_cron_threads']}")
+        lines.append(f"{self.cron_label}: {config['max_cron_threads']}")
         if config["dev"]:
             lines.append("dev: " + ",".join(config["dev"]))
         lines.append(f"serving {self.url}")
-        for line in lines:
-            _logger.info(line)
         return lines
 
     def run(self) -> int:
@@ -170,14 +240,16 @@ class Server:
         from ..checks import Pidfile
 
         self.check_root()
-        pidfile = Pidfile(self.config["pidfile"]) if self.config["pidfile"] else None
+        pidfile = Pidfile(self.pidfile_path) if self.pidfile_path else None
         if pidfile is not None:
             pidfile.create()
         signals = SignalQueue(install=True)
+        watchdog = self.watchdog(signals)
         watcher = None
         try:
             self.start()
             self.report()
+            watchdog.start()
             if {"reload", "all"} & set(self.config["dev"]):
                 from ..modules import addons_paths
 
@@ -192,6 +264,7 @@ class Server:
             if restart and finished:
                 reexec(self.listen_fd())  # same pid: the pidfile stays ours
         finally:
+            watchdog.stop()
             if watcher is not None:
                 watcher.stop()
             signals.close()
@@ -201,6 +274,10 @@ class Server:
             logging.shutdown()
             os._exit(EXIT_FORCED)
         return EXIT_OK
+
+    def watchdog(self, signals: SignalQueue) -> Watchdog:
+        """What stops this server by itself: its parent going away (``DEVSHELL_PARENT_PID``)."""
+        return Watchdog(signals, parent_pid=parent_pid_from_environment())
 
     def _wait(self, signals: SignalQueue) -> int | str:
         while True:

@@ -9,6 +9,7 @@ so a client that was away gets everything newer than its ``last`` id.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -92,18 +93,71 @@ def parse_poll(payload: Any) -> tuple[list[str], int, float]:
     return list(dict.fromkeys(channels)), last, min(max(float(timeout), 0.0), MAX_POLL_TIMEOUT)
 
 
+class SharedReads:
+    """Polls asking the same question (database, channels, last id) share one query.
+
+    One NOTIFY wakes every poll of a channel at once; the first to read queries the
+    table, and the others take its answer, but only when that query started after
+    they were woken (or registered): a read begun earlier might predate the commit.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[tuple[Any, ...], _Read] = {}
+
+    def read(self, key: tuple[Any, ...], since: float, read: Callable[[], list[dict[str, Any]]]
+             ) -> list[dict[str, Any]]:
+        with self._lock:
+            shared = self._latest.get(key)
+            if shared is None or shared.started < since:
+                shared, mine = _Read(), True
+                self._latest[key] = shared
+            else:
+                mine = False
+        if not mine:
+            shared.done.wait()
+            if shared.error is None:
+                return list(shared.result)
+            return read()  # the shared query failed: fail (or succeed) on our own
+        try:
+            shared.result = read()
+            return shared.result
+        except BaseException as exc:
+            shared.error = exc
+            raise
+        finally:
+            shared.done.set()
+            with self._lock:
+                if self._latest.get(key) is shared:
+                    del self._latest[key]
+
+
+class _Read:
+    def __init__(self) -> None:
+        self.started = time.monotonic()  #: before the query: its snapshot is later than this
+        self.done = threading.Event()
+        self.result: list[dict[str, Any]] = []
+        self.error: BaseException | None = None
+
+
 def poll(listener: "Listener", db: str, read: Callable[[], list[dict[str, Any]]], channels: Iterable[str],
-         timeout: float, stopping: Callable[[], bool] = lambda: False) -> list[dict[str, Any]]:
+         timeout: float, stopping: Callable[[], bool] = lambda: False, *, shared: SharedReads | None = None,
+         last: int = 0) -> list[dict[str, Any]]:
     """Messages from *read* at once if any, else the first ones to arrive within *timeout*.
 
     *read* must not hold a database connection after it returns: a waiting poll
-    holds a thread and a waiter, never a connection.
+    holds a thread and a waiter, never a connection. With *shared*, polls of the
+    same channels and *last* id share their reads.
     """
     deadline = time.monotonic() + timeout
+    channels = list(channels)
+    key = (db, tuple(sorted(channels)), last)
     with listener.waiter(db, PG_CHANNEL, channels) as waiter:
+        since = 0.0  # the first read is our own
         while True:
-            messages = read()
+            messages = shared.read(key, since, read) if shared is not None and since else read()
             remaining = deadline - time.monotonic()
             if messages or remaining <= 0 or stopping() or listener.closed:
                 return messages
             waiter.wait(remaining)
+            since = waiter.woken_at

@@ -10,10 +10,11 @@ job due now and NOTIFYs the runners.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable
 
 from ..errors import DevshellError
 
@@ -30,6 +31,7 @@ MIN_SLEEP = 0.5  #: a due job locked by another runner is looked at again after 
 MAX_ERROR_CHARS = 10_000
 
 JobsFor = Callable[[str], "dict[str, Cron]"]
+Guard = Callable[[str], ContextManager[Any]]
 
 
 class CronControl:
@@ -67,8 +69,12 @@ def sync_jobs(cr: Any, jobs: Iterable["Cron"]) -> None:
         )
 
 
-def run_next_job(databases: "Databases", db: str, jobs: "dict[str, Cron]") -> bool:
-    """Claim and run one due job of *db*; False when none of *jobs* is due (or all are being run)."""
+def run_next_job(databases: "Databases", db: str, jobs: "dict[str, Cron]", guard: Guard | None = None) -> bool:
+    """Claim and run one due job of *db*; False when none of *jobs* is due (or all are being run).
+
+    *guard* (``guard(description)``, a context manager) brackets the job: prefork's
+    cron processes apply their time limits there.
+    """
     if not jobs:
         return False
     with databases.borrow(db) as lock_conn, lock_conn.cursor() as cr:
@@ -79,7 +85,8 @@ def run_next_job(databases: "Databases", db: str, jobs: "dict[str, Cron]") -> bo
         if row is None:
             return False
         job_id, name = row
-        error = _execute(databases, db, jobs[name])
+        with guard(f"{name} on {db}") if guard is not None else contextlib.nullcontext():
+            error = _execute(databases, db, jobs[name])
         cr.execute("""UPDATE devshell_cron
                          SET lastcall = now(), nextcall = now() + make_interval(secs => interval_seconds),
                              last_error = %s
@@ -122,8 +129,9 @@ class CronService:
     """*threads* runner threads going over the cron databases, woken early by ``trigger``."""
 
     def __init__(self, databases: "Databases", listener: "Listener", jobs_for: JobsFor,
-                 cron_databases: Callable[[], list[str]], threads: int) -> None:
+                 cron_databases: Callable[[], list[str]], threads: int, guard: Guard | None = None) -> None:
         self.databases = databases
+        self.guard = guard
         self.listener = listener
         self.jobs_for = jobs_for
         self.cron_databases = cron_databases
@@ -175,6 +183,6 @@ class CronService:
             return MAX_SLEEP
         if db not in waiters:  # registered before looking, so a trigger from now on wakes us
             waiters[db] = self.listener.waiter(db, PG_CHANNEL, event=wake)
-        while not self._stop.is_set() and run_next_job(self.databases, db, jobs):
+        while not self._stop.is_set() and run_next_job(self.databases, db, jobs, self.guard):
             pass
         return seconds_until_due(self.databases, db, jobs)

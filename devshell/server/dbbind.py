@@ -56,6 +56,8 @@ class Databases:
         self.config = config
         self.address = address
         self.dbfilter: str = config["dbfilter"] or ""
+        #: whether the request's host matters (dbfilter with %h or %d); when not, "" stands for any host
+        self.host_dependent = "%h" in self.dbfilter or "%d" in self.dbfilter
         self.names = parse_names(config["db_name"])
         self.pool_size = pool_size
         if self.dbfilter:

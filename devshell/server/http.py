@@ -74,19 +74,24 @@ class Request(BaseRequest):
             self._db = self._resolve_db()
         return self._db
 
+    @property
+    def filter_host(self) -> str:
+        """The host dbfilter sees ("" when the filter does not depend on it: computing it costs)."""
+        return self.host if self.app.databases.host_dependent else ""
+
     def _resolve_db(self) -> str | None:
         databases = self.app.databases
         explicit = self.explicit_db
         if explicit is not None:
-            if not databases.serves(explicit, self.host):
+            if not databases.serves(explicit, self.filter_host):
                 raise NotFound(f"database {explicit!r} not found")
             return explicit
         cookie = self._signed_cookie()
-        if cookie is not None and databases.serves(cookie[0], self.host):
+        if cookie is not None and databases.serves(cookie[0], self.filter_host):
             self._session = self._load_session(*cookie)
             if self._session is not None:
                 return cookie[0]
-        return databases.default(self.host)
+        return databases.default(self.filter_host)
 
     def require_db(self) -> str:
         db = self.db
@@ -96,7 +101,7 @@ class Request(BaseRequest):
 
     def bind(self, db: str) -> None:
         """Serve the rest of this request on *db* (login names its database in the body)."""
-        if not self.app.databases.serves(db, self.host):
+        if not self.app.databases.serves(db, self.filter_host):
             raise NotFound(f"database {db!r} not found")
         self._db = db
         if self._session is not None and self._session is not _UNSET and self._session.db != db:
@@ -259,6 +264,27 @@ class Request(BaseRequest):
             return True
         accept = self.accept_mimetypes
         return accept.quality("application/json") > accept.quality("text/html")
+
+
+def start_response_for(response: Response, environ: dict[str, Any], start_response: Any) -> Any:
+    """``response(environ, start_response)``, without werkzeug's copies for a plain buffered response.
+
+    werkzeug copies the headers to fix Location and Content-Length, and wraps the
+    body to call close callbacks; a response with none of those needs neither, and
+    this is a good part of what a small route costs.
+    """
+    status = response.status_code
+    if (type(response) is Response and 200 <= status < 300 and status != 204 and response.is_sequence
+            and not response.direct_passthrough and not getattr(response, "_on_close", True)
+            and environ.get("REQUEST_METHOD") != "HEAD"):
+        body = response.response
+        headers = response.headers.to_wsgi_list()
+        names = {name.lower() for name, _value in headers}
+        if (isinstance(body, list) and all(type(chunk) is bytes for chunk in body) and "content-length" in names
+                and "location" not in names and "content-location" not in names):
+            start_response(response.status, headers)
+            return body
+    return response(environ, start_response)
 
 
 def json_default(value: Any) -> Any:

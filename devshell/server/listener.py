@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger("devshell.server.listener")
 
-PG_CHANNELS = ("devshell_bus", "devshell_cron")
+PG_CHANNELS = ("devshell_bus", "devshell_cron", "devshell_module")  # bus, cron, deployed modules
 IDLE_WAKEUP = 30.0
 Housekeeping = Callable[[str, "PgConnection"], None]
 
@@ -39,12 +39,14 @@ class Waiter:
         self.db = db
         self.channel = channel
         self.keys = None if keys is None else frozenset(keys)
+        self.woken_at = 0.0  #: time.monotonic() of the last wake-up (a read started later sees its commit)
         self._event = event or threading.Event()  # shared when one thread waits on several databases
 
     def matches(self, payload: str) -> bool:
         return self.keys is None or not payload or payload in self.keys
 
     def wake(self) -> None:
+        self.woken_at = time.monotonic()
         self._event.set()
 
     def wait(self, timeout: float | None) -> bool:

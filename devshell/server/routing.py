@@ -48,6 +48,21 @@ def build_map(routes: Iterable[Route]) -> tuple[Map, dict[str, Route]]:
     return Map(rules, strict_slashes=False, merge_slashes=False), endpoints
 
 
+def static_table(url_map: Map) -> dict[str, dict[str, str]]:
+    """{path: {method: endpoint}} of the rules without variables: most requests skip the matcher.
+
+    werkzeug tries static rules before variable ones, so an exact hit here is what
+    ``match`` would answer; everything else (variables, 405, redirects) goes to ``match``.
+    """
+    table: dict[str, dict[str, str]] = {}
+    for rule in url_map.iter_rules():
+        if not rule.arguments and "<" not in rule.rule:
+            methods = table.setdefault(rule.rule, {})
+            for method in rule.methods or ():
+                methods.setdefault(method, str(rule.endpoint))
+    return table
+
+
 def check_access(request: "Request", route: Route) -> None:
     """Raise unless the route's module is served on the request's database and its ``auth`` allows."""
     if route.module != BUILTIN:

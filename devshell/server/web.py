@@ -7,8 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import BadRequest, NotFound, Unauthorized
 
+from werkzeug.wrappers import Response
+
 from ..addon import Route
+from .http import json_response
 from .routing import BUILTIN
+
+LONGPOLLING_PORT_HEADER = "X-Devshell-Longpolling-Port"
 
 if TYPE_CHECKING:
     from .http import Request
@@ -71,8 +76,13 @@ def session_info(request: "Request") -> dict[str, Any]:
             "is_admin": request.is_admin, "locale": request.locale}
 
 
-def longpoll(request: "Request") -> list[dict[str, Any]]:
-    """``{"channels", "last", "timeout"}`` -> the messages newer than ``last``, waiting up to ``timeout``."""
+def longpoll(request: "Request") -> list[dict[str, Any]] | Response:
+    """``{"channels", "last", "timeout"}`` -> the messages newer than ``last``, waiting up to ``timeout``.
+
+    In a prefork HTTP worker (one request at a time) the poll is short: the
+    messages there are now, and a header naming the gevent process's port,
+    where a reverse proxy should send ``/longpolling`` (``--print-proxy-config``).
+    """
     from .bus import fetch_messages, parse_poll, poll
 
     try:
@@ -89,7 +99,19 @@ def longpoll(request: "Request") -> list[dict[str, Any]]:
             request.release(commit=True)  # never hold a connection while waiting
 
     app = request.app
-    return poll(app.listener, db, read, channels, timeout, stopping=lambda: app.stopping)
+    if app.longpolling_port is not None:  # a prefork HTTP worker: answer at once, name the long-polling port
+        response = json_response(read())
+        response.headers[LONGPOLLING_PORT_HEADER] = str(app.longpolling_port)
+        return response
+    return poll(app.listener, db, read, channels, timeout, stopping=lambda: app.stopping, shared=app.bus_reads,
+                last=last)
+
+
+def deploy(request: "Request") -> dict[str, Any]:
+    """``POST /devshell/deploy`` (multipart ``file``, ``db``, ``force``): install an uploaded module archive."""
+    from .deploy import receive
+
+    return receive(request)
 
 
 def builtin_routes(list_db: bool) -> list[Route]:
@@ -99,6 +121,7 @@ def builtin_routes(list_db: bool) -> list[Route]:
         Route(BUILTIN, "/web/logout", logout, ("POST",), "public", "json"),
         Route(BUILTIN, "/web/session", session_info, ("GET",), "public", "json"),
         Route(BUILTIN, "/longpolling/poll", longpoll, ("POST",), "public", "json"),
+        Route(BUILTIN, "/devshell/deploy", deploy, ("POST",), "admin", "http"),
     ]
     if list_db:
         routes.append(Route(BUILTIN, "/web/database/list", database_list, ("GET",), "public", "json"))

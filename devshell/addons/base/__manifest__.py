@@ -1,7 +1,7 @@
 {
     "name": "Base",
     "version": "1.0.0",
-    "summary": "devshell's own tables: installed modules, users, sessions, bus messages, cron jobs",
+    "summary": "devshell's own tables: modules (installed, deployed), users, sessions, bus messages, cron jobs",
     "depends": [],
     "data": ["data/base.sql"],
     "author": "devshell",

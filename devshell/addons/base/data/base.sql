@@ -48,3 +48,14 @@ CREATE TABLE IF NOT EXISTS devshell_cron (
     active           boolean NOT NULL DEFAULT true,
     last_error       text
 );
+
+-- Modules uploaded with `devshell deploy`: every server sharing the database unpacks
+-- them under its own data dir (<data_dir>/addons) and loads them.
+CREATE TABLE IF NOT EXISTS devshell_module_archive (
+    name        text PRIMARY KEY,
+    version     text NOT NULL,
+    archive     bytea NOT NULL,
+    sha256      text NOT NULL,
+    uploaded_at timestamptz NOT NULL DEFAULT now(),
+    uploaded_by integer REFERENCES devshell_user ON DELETE SET NULL
+);

@@ -1,0 +1,135 @@
+"""The printed reverse-proxy config, in a real nginx in front of prefork mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from conftest import run_devshell
+from process_tree import longpolling_url, prefork, publish
+from server_process import ServerProcess, init_web_db
+
+NGINX_WRAPPER = """\
+{user}daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {root}/access.log;
+    client_body_temp_path {root}/client_body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    include {root}/devshell.conf;
+}}
+"""
+
+
+def nginx_binary() -> str:
+    """nginx from PATH, installed from the Debian package first when missing (we run as root in CI)."""
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        environ = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=environ, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, env=environ, capture_output=True)
+        found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    if found is None:
+        pytest.fail("these tests need nginx: apt-get install nginx (or brew install nginx)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    from devshell.db.admin import drop_database
+
+    name = init_web_db(f"ngx_{uuid.uuid4().hex[:8]}")
+    yield name
+    drop_database(address, name, missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def server(db: str) -> Iterator[ServerProcess]:
+    server = prefork("-d", db, "--workers", "2")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx on a free loopback port with the config devshell prints, owned by this test."""
+    binary = nginx_binary()
+    root = tmp_path_factory.mktemp("nginx")
+    http_port = server.url.rsplit(":", 1)[1]
+    gevent_port = longpolling_url(server).rsplit(":", 1)[1]
+    printed = run_devshell("server", "--print-proxy-config", "nginx", "--http-port", http_port,
+                           "--gevent-port", gevent_port)
+    assert printed.returncode == 0, printed.stderr
+    assert "listen 80;" in printed.stdout
+    port = free_port()
+    (root / "devshell.conf").write_text(printed.stdout.replace("listen 80;", f"listen 127.0.0.1:{port};"))
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (root / "nginx.conf").write_text(NGINX_WRAPPER.format(root=root, user=user))
+    process = subprocess.Popen([binary, "-p", str(root), "-c", str(root / "nginx.conf"), "-e",
+                                str(root / "error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                requests.get(url + "/web/health", timeout=2)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("nginx did not start:\n" + (root / "error.log").read_text()) from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_the_printed_config_needs_fixed_ports() -> None:
+    result = run_devshell("server", "--print-proxy-config", "nginx", "--http-port", "0")
+    assert result.returncode == 2
+    assert "--print-proxy-config needs fixed ports" in result.stderr
+
+
+def test_requests_reach_the_http_workers(proxy: str) -> None:
+    health = requests.get(proxy + "/web/health", timeout=5).json()
+    assert health["mode"] == "prefork"
+    assert requests.get(proxy + "/webtest/hello", timeout=5).text == "hello"
+
+
+def test_a_poll_through_nginx_receives_a_bus_message(proxy: str, db: str) -> None:
+    channel = f"ngx-{uuid.uuid4().hex[:6]}"
+    got: list[Any] = []
+    waiter = threading.Thread(target=lambda: got.append(requests.post(
+        proxy + "/longpolling/poll", json={"channels": [channel], "last": 0, "timeout": 20}, timeout=30)))
+    waiter.start()
+    time.sleep(0.5)
+    assert not got  # waiting in the gevent process, not answered at once by an HTTP worker
+    committed = publish(db, channel, {"via": "nginx"})
+    waiter.join(10)
+    assert time.monotonic() - committed < 1.0
+    response = got[0]
+    assert response.status_code == 200 and [m["message"] for m in response.json()] == [{"via": "nginx"}]
+    assert "X-Devshell-Longpolling-Port" not in response.headers  # a long poll, not an HTTP worker's short one
