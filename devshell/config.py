@@ -293,6 +293,15 @@ def unknown_key_messages(config: Config) -> list[str]:
     return [f"unknown setting {key!r} in {where}{suggestion(key)}" for key, where in config.unknown]
 
 
+def environment_value(value: Any) -> str:
+    """*value* written as a ``DEVSHELL_*`` variable holds it, so a child process reads it back the same."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
 def display_value(key: str, value: Any) -> str:
     if value is None:
         return ""

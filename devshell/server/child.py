@@ -22,6 +22,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from ..config import environment_value
 from ..errors import DevshellError
 
 if TYPE_CHECKING:
@@ -53,13 +54,7 @@ def setting_variables(config: "Config") -> dict[str, str]:
         source = config.sources.get(key, "default")
         if key in FLAG_SETTINGS or value is None or not source.startswith(("start_server", "command line")):
             continue
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, list):
-            text = ",".join(str(item) for item in value)
-        else:
-            text = str(value)
-        variables["DEVSHELL_" + key.upper()] = text
+        variables["DEVSHELL_" + key.upper()] = environment_value(value)
     return variables
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn
 
+from ..config import environment_value
+
 if TYPE_CHECKING:
     from ..config import Config
 
@@ -234,13 +236,7 @@ def settings_environment(config: "Config") -> dict[str, str]:
         source = config.sources.get(key, "default")
         if value is None or source == "default" or source.startswith(INHERITED_SOURCES):
             continue
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, list):
-            text = ",".join(str(item) for item in value)
-        else:
-            text = str(value)
-        variables["DEVSHELL_" + key.upper()] = text
+        variables["DEVSHELL_" + key.upper()] = environment_value(value)
     return variables
 
 
