@@ -187,7 +187,7 @@ def test_sigterm_finishes_the_request_in_flight(db: str) -> None:
         server.stop()
 
 
-def test_the_children_die_with_the_master_and_cron_runs_in_its_own_process(db: str, address) -> None:  # type: ignore[no-untyped-def]
+def test_children_die_with_the_master_and_cron_runs_in_a_process(db: str, address: Any) -> None:
     from devshell.db.connection import connect
 
     server = prefork("-d", db, "--workers", "2", "--max-cron-threads", "1")

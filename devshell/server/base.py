@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import importlib.util
 import logging
 import os
 import signal
@@ -38,6 +39,8 @@ SERVER_CLASSES: dict[str, str] = {
     "prefork": "devshell.server.prefork:PreforkServer",
 }
 MODES = tuple(SERVER_CLASSES)
+#: mode -> the distributions it runs on (the optional dependencies ``devshell[gevent]`` / ``[prefork]``)
+MODE_REQUIREMENTS = {"gevent": ("gevent", "psycogreen"), "prefork": ("gunicorn", "gevent", "psycogreen")}
 GEVENT_ENTRY_MODULE = "devshell.server.gevent_main"  #: gevent mode's process: monkey-patched first thing
 LONGPOLLING_BACKLOG = 2048  #: gevent mode's listen backlog: thousands of pollers may (re)connect at once
 GRACEFUL_TIMEOUT = 60.0
@@ -115,6 +118,10 @@ def make_server(mode: str, config: "Config", *, app: "Root | None" = None) -> "S
     if mode not in SERVER_CLASSES:
         raise UsageError(f"unknown server mode {mode!r}: choose one of {', '.join(SERVER_CLASSES)}")
     mode = resolve_mode(mode, config)
+    missing = [name for name in MODE_REQUIREMENTS.get(mode, ()) if importlib.util.find_spec(name) is None]
+    if missing:
+        extra = "gevent,prefork" if mode == "prefork" else mode
+        raise UsageError(f"{mode} mode needs {' and '.join(missing)}: pip install 'devshell[{extra}]'")
     module_name, _, class_name = SERVER_CLASSES[mode].partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -118,8 +118,8 @@ class GeventServer(Server):
     def _listening_socket(self) -> socket.socket:
         infos = socket.getaddrinfo(self.interface, self.requested_port, type=socket.SOCK_STREAM)
         family, address = infos[0][0], infos[0][4]
-        return (inherited_socket(family, address)
-                or bind_socket(self.interface, self.requested_port, flag="--gevent-port", backlog=LONGPOLLING_BACKLOG))
+        return inherited_socket(family, address) or bind_socket(
+            self.interface, self.requested_port, flag="--gevent-port", backlog=LONGPOLLING_BACKLOG)
 
     def report(self) -> list[str]:
         if not self.supervised:

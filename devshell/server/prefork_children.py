@@ -16,9 +16,10 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterator, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn
 
 from .base import GEVENT_ENTRY_MODULE
+from .gunicorn_app import run_gunicorn  # imported once, in the master: every fork shares it
 from .lifecycle import (HEARTBEAT_FD_ENV, LISTEN_FD_ENV, PARENT_PID_ENV, STOP_SIGNALS, WATCHDOG_INTERVAL, Heartbeat,
                         SignalQueue, Watchdog, die_with_parent, settings_environment)
 
@@ -82,8 +83,6 @@ def _child_main(body: Callable[[], int], close: list[Any]) -> NoReturn:
 def spawn_http(config: "Config", address: "ServerAddress", listener: socket.socket, workers: int,
                longpolling_port: int, close: list[Any]) -> int:
     """gunicorn's arbiter in a child of its own, serving *listener* with *workers* sync workers."""
-    from .gunicorn_app import run_gunicorn
-
     master = os.getpid()
     pid = os.fork()
     if pid == 0:
@@ -146,9 +145,8 @@ def run_cron(config: "Config", address: "ServerAddress", heartbeat: Heartbeat, m
         finally:
             time_limit.end()
 
-    guard: Callable[[str], ContextManager[None]] = job_limits
     app = Root(config, mode="prefork", address=address)
-    cron = CronService(app.databases, app.listener, app.jobs_for, app.cron_databases, 1, guard=guard)
+    cron = CronService(app.databases, app.listener, app.jobs_for, app.cron_databases, 1, guard=job_limits)
     watchdog = Watchdog(signals, parent_pid=master, heartbeat=heartbeat)
     cron.start()
     _logger.info("cron process %d ready", os.getpid())
