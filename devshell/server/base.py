@@ -25,6 +25,7 @@ from .lifecycle import (RELOAD, STOP_SIGNALS, CodeWatcher, SignalQueue, Watchdog
                         reexec, signal_name)
 
 if TYPE_CHECKING:
+    from .cron import CronService
     from ..config import Config
     from ..db.connection import ServerAddress
     from .app import Root
@@ -172,6 +173,32 @@ class Server:
         self.started = False
         self.database_address: ServerAddress | None = None  #: the database server, when there is no app
         self._root_checked = False
+        self._own_app = False  #: True when start() built the app, so stop() drops it
+        self._cron: "CronService | None" = None
+
+    def _app_for_start(self) -> "Root":
+        """The app to serve: the one given, or a new one that stop() will drop again."""
+        from .app import Root
+
+        self._own_app = self.app is None
+        self.app = self.app or Root(self.config, mode=self.mode)
+        return self.app
+
+    def _release_app(self) -> None:
+        """Close the application; one we created is dropped, so a later start() builds a fresh one."""
+        if self.app is not None:
+            self.app.close()
+            if self._own_app:
+                self.app = None
+
+    def _start_cron(self, app: "Root") -> None:
+        """``max_cron_threads`` cron threads in this process (none when it is 0)."""
+        from .cron import CronService
+
+        threads = self.config["max_cron_threads"]
+        if threads > 0:
+            self._cron = CronService(app.databases, app.listener, app.jobs_for, app.cron_databases, threads)
+            self._cron.start()
 
     @property
     def port(self) -> int:
@@ -306,3 +333,8 @@ class Server:
                 _logger.warning("%s received again: forced stop", signal_name(event))
                 return False
         return bool(result and result[0])
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until *deadline* (a time.monotonic() value), never negative; None for no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, NoReturn
 from gevent import monkey
 
 from ..errors import UsageError
-from .base import GEVENT_ENTRY_MODULE, GRACEFUL_TIMEOUT, LONGPOLLING_BACKLOG, Server, bind_socket
+from .base import GEVENT_ENTRY_MODULE, GRACEFUL_TIMEOUT, LONGPOLLING_BACKLOG, Server, bind_socket, remaining
 from .lifecycle import Heartbeat, SignalQueue, Watchdog, inherited_socket, parent_pid_from_environment, \
     settings_environment
 
 if TYPE_CHECKING:
     from ..config import Config
     from .app import Root
-    from .cron import CronService
     from .gevent_wsgi import DevshellWSGIServer
 
 _logger = logging.getLogger("devshell.server")
@@ -62,9 +61,7 @@ class GeventServer(Server):
         self.requested_port = config["gevent_port"]
         self.heartbeat = Heartbeat.from_environment()  #: set when the prefork master supervises us
         self._httpd: DevshellWSGIServer | None = None
-        self._cron: CronService | None = None
         self._bound_port = 0
-        self._own_app = False
 
     @property
     def port(self) -> int:
@@ -94,13 +91,10 @@ class GeventServer(Server):
         if not patched():
             raise UsageError("gevent mode needs a process monkey-patched by gevent first: run "
                              "`devshell server --mode gevent` (or start_server(mode='gevent'))")
-        from .app import Root
-        from .cron import CronService
         from .gevent_wsgi import DevshellWSGIServer
 
         self.check_root()
-        self._own_app = self.app is None
-        app = self.app = self.app or Root(self.config, mode=self.mode)
+        app = self._app_for_start()
         try:
             sock = self._listening_socket()
         except BaseException:
@@ -109,10 +103,7 @@ class GeventServer(Server):
         self._bound_port = int(sock.getsockname()[1])
         self._httpd = DevshellWSGIServer(sock, app, float(self.config["limit_time_real"]))
         self._httpd.start()
-        threads = self.config["max_cron_threads"]
-        if threads > 0:
-            self._cron = CronService(app.databases, app.listener, app.jobs_for, app.cron_databases, threads)
-            self._cron.start()
+        self._start_cron(app)
         self.started = True
 
     def _listening_socket(self) -> socket.socket:
@@ -137,12 +128,12 @@ class GeventServer(Server):
         _logger.info("not accepting connections any more; %d in flight", len(httpd.requests))
         app.stopping = True
         app.listener.wake_all()  # long polls answer now instead of at their timeout
-        finished = httpd.drain(_remaining(deadline))
+        finished = httpd.drain(remaining(deadline))
         if not handoff:
             httpd.close()
         httpd.pool.kill(block=True, timeout=KILL_IDLE_TIMEOUT)  # idle keep-alive connections
         if self._cron is not None:
-            finished = self._cron.stop(_remaining(deadline)) and finished
+            finished = self._cron.stop(remaining(deadline)) and finished
         self._release_app()
         if not handoff:
             self._httpd = None
@@ -152,15 +143,5 @@ class GeventServer(Server):
             _logger.warning("stopped with requests or cron jobs still running")
         return bool(finished)
 
-    def _release_app(self) -> None:
-        if self.app is not None:
-            self.app.close()
-            if self._own_app:
-                self.app = None
-
     def listen_fd(self) -> int | None:
         return self._httpd.socket.fileno() if self._httpd is not None else None
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())

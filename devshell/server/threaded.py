@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from .base import GRACEFUL_TIMEOUT, Server, bind_socket
+from .base import GRACEFUL_TIMEOUT, Server, bind_socket, remaining
 from .lifecycle import inherited_socket
 
 if TYPE_CHECKING:
     from ..config import Config
     from .app import Root
-    from .cron import CronService
 
 _access = logging.getLogger("devshell.http")
 _logger = logging.getLogger("devshell.server")
@@ -123,9 +122,7 @@ class ThreadedServer(Server):
         super().__init__(config, app=app)
         self._httpd: _WSGIServer | None = None
         self._accept_thread: threading.Thread | None = None
-        self._cron: CronService | None = None
         self._bound_port = 0
-        self._own_app = False
 
     @property
     def port(self) -> int:
@@ -133,14 +130,11 @@ class ThreadedServer(Server):
         return self._bound_port or self.requested_port
 
     def start(self) -> None:
-        from .app import Root
-        from .cron import CronService
 
         if self.started:
             return
         self.check_root()
-        self._own_app = self.app is None
-        app = self.app = self.app or Root(self.config, mode=self.mode)
+        app = self._app_for_start()
         try:
             sock = self._listening_socket()
             try:
@@ -153,10 +147,7 @@ class ThreadedServer(Server):
             raise
         self._accept_thread = threading.Thread(target=self._httpd.serve, name="devshell-http", daemon=True)
         self._accept_thread.start()
-        threads = self.config["max_cron_threads"]
-        if threads > 0:
-            self._cron = CronService(app.databases, app.listener, app.jobs_for, app.cron_databases, threads)
-            self._cron.start()
+        self._start_cron(app)
         self.started = True
 
     def _listening_socket(self) -> socket.socket:
@@ -177,9 +168,9 @@ class ThreadedServer(Server):
         _logger.info("not accepting connections any more; %d in flight", httpd.in_flight)
         app.stopping = True
         app.listener.wake_all()  # long polls answer now instead of at their timeout
-        finished = httpd.wait_idle(_remaining(deadline))
+        finished = httpd.wait_idle(remaining(deadline))
         if self._cron is not None:
-            finished = self._cron.stop(_remaining(deadline)) and finished
+            finished = self._cron.stop(remaining(deadline)) and finished
         self._release_app()
         httpd.close_wake_pipe()
         if not handoff:
@@ -190,16 +181,5 @@ class ThreadedServer(Server):
             _logger.warning("stopped with requests or cron jobs still running")
         return finished
 
-    def _release_app(self) -> None:
-        """Close the application; one we created is dropped, so a later start() builds a fresh one."""
-        if self.app is not None:
-            self.app.close()
-            if self._own_app:
-                self.app = None
-
     def listen_fd(self) -> int | None:
         return self._httpd.socket.fileno() if self._httpd is not None else None
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
