@@ -117,3 +117,26 @@ def run_devshell(*args: str, cwd: Path | str | None = None, env: dict[str, str] 
         full_env.update(env)
     return subprocess.run([sys.executable, "-m", "devshell", *args], cwd=cwd, env=full_env, input=input,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
+    """The contract of SPEC §4: exit *code*, one `devshell: error:` line on stderr, no traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("devshell: error: "), lines[0]
+    return lines[0]
+
+
+def query(address, db: str, sql: str, params: tuple = ()) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """All rows of one query on *db*, in a connection of its own."""
+    from devshell.db.connection import connect
+
+    conn = connect(address, db)
+    try:
+        with conn.cursor() as cr:
+            cr.execute(sql, params or None)
+            return cr.fetchall()
+    finally:
+        conn.close()

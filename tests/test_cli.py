@@ -15,18 +15,10 @@ from typing import Iterator
 import click
 import pytest
 
-from conftest import FIXTURES, run_devshell
+from conftest import FIXTURES, assert_one_line_error, run_devshell
 
 HEAVY_MODULES = ("IPython", "faker", "gevent", "gunicorn", "psycopg2", "rich", "jinja2")
 
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
-    """The contract of SPEC §4: one line on stderr, the exit code, no traceback."""
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def command_paths() -> list[tuple[str, ...]]:

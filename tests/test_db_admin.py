@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import run_devshell, unique_name
+from conftest import assert_one_line_error, run_devshell, unique_name
 from devshell.db.admin import create_database, drop_database, list_databases, table_row_counts
 from devshell.db.connection import ServerAddress, connect
 
@@ -40,14 +40,6 @@ def fill(address: ServerAddress, dbname: str) -> None:
 def names(address: ServerAddress) -> set[str]:
     return {info.name for info in list_databases(address)}
 
-
-def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("devshell: error: ")
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -81,17 +73,17 @@ def test_create_list_drop(address: ServerAddress, cleanup: list[str]) -> None:
     long = {line.split("\t")[0]: line.split("\t")[1:] for line in run_devshell("db", "list", "-l").stdout.splitlines()}
     assert long[name][0] == "devshell" and int(long[name][1]) > 0
 
-    assert "already exists" in one_line(run_devshell("db", "create", "-d", name), 1)
+    assert "already exists" in assert_one_line_error(run_devshell("db", "create", "-d", name), 1)
     dropped = run_devshell("db", "drop", "-d", name)
     assert (dropped.returncode, dropped.stdout) == (0, f"dropped database {name}\n")
     assert name not in names(address)
-    assert f"database {name!r} does not exist" in one_line(run_devshell("db", "drop", name), 1)
+    assert f"database {name!r} does not exist" in assert_one_line_error(run_devshell("db", "drop", name), 1)
     quiet = run_devshell("db", "drop", name, "--if-exists")
     assert (quiet.returncode, quiet.stdout) == (0, f"database {name} does not exist\n")
 
 
 def test_name_given_twice_must_agree() -> None:
-    assert "disagree" in one_line(run_devshell("db", "create", "-d", "one", "two"), 2)
+    assert "disagree" in assert_one_line_error(run_devshell("db", "create", "-d", "one", "two"), 2)
 
 
 def test_drop_closes_other_sessions(address: ServerAddress, cleanup: list[str]) -> None:
@@ -118,17 +110,17 @@ def test_copy_copies_the_rows(address: ServerAddress, filled_db: str, cleanup: l
     assert run_devshell("db", "copy", "-d", filled_db, second).returncode == 0
     assert table_row_counts(address, first) == table_row_counts(address, second) == EXPECTED_COUNTS
 
-    assert "already exists" in one_line(run_devshell("db", "copy", filled_db, first), 1)
+    assert "already exists" in assert_one_line_error(run_devshell("db", "copy", filled_db, first), 1)
     missing = unique_name("missing")
-    assert f"database {missing!r} does not exist" in one_line(run_devshell("db", "copy", missing, unique_name()), 1)
+    assert f"database {missing!r} does not exist" in assert_one_line_error(run_devshell("db", "copy", missing, unique_name()), 1)
 
 
 def test_unknown_database_for_dump(tmp_path: Path) -> None:
     missing = unique_name("missing")
-    line = one_line(run_devshell("db", "dump", "-d", missing, str(tmp_path / "x.dump")), 1)
+    line = assert_one_line_error(run_devshell("db", "dump", "-d", missing, str(tmp_path / "x.dump")), 1)
     assert f"database {missing!r} does not exist" in line
     assert list(tmp_path.iterdir()) == []  # no file, not even a partial one
-    assert "does not exist" in one_line(run_devshell("db", "dump", "-d", missing, "-"), 1)
+    assert "does not exist" in assert_one_line_error(run_devshell("db", "dump", "-d", missing, "-"), 1)
 
 
 def test_dump_restore_round_trip(address: ServerAddress, filled_db: str, cleanup: list[str], tmp_path: Path) -> None:
@@ -159,7 +151,7 @@ def test_restore_into_an_existing_database_changes_nothing(address: ServerAddres
     dump_file = tmp_path / "filled.dump"
     assert run_devshell("db", "dump", "-d", filled_db, str(dump_file)).returncode == 0
     before = names(address)
-    line = one_line(run_devshell("db", "restore", "-d", filled_db, str(dump_file)), 1)
+    line = assert_one_line_error(run_devshell("db", "restore", "-d", filled_db, str(dump_file)), 1)
     assert f"database {filled_db!r} already exists" in line
     assert table_row_counts(address, filled_db) == EXPECTED_COUNTS
     assert names(address) == before
@@ -178,7 +170,7 @@ def test_corrupt_dump_leaves_no_database(address: ServerAddress, filled_db: str,
         dump_file.write_bytes(data[: len(data) * 2 // 3])
     target = unique_name("corrupt")
     before = names(address)
-    line = one_line(run_devshell("db", "restore", "-d", target, str(dump_file)), 1)
+    line = assert_one_line_error(run_devshell("db", "restore", "-d", target, str(dump_file)), 1)
     assert "pg_restore failed" in line
     after = names(address)
     assert target not in after
@@ -188,7 +180,7 @@ def test_corrupt_dump_leaves_no_database(address: ServerAddress, filled_db: str,
 
 def test_restore_of_a_missing_file(address: ServerAddress, tmp_path: Path) -> None:
     target = unique_name("nofile")
-    line = one_line(run_devshell("db", "restore", "-d", target, str(tmp_path / "absent.dump")), 2)
+    line = assert_one_line_error(run_devshell("db", "restore", "-d", target, str(tmp_path / "absent.dump")), 2)
     assert "cannot read" in line and "absent.dump" in line
     assert target not in names(address)
 

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from conftest import run_devshell, unique_name
+from conftest import query, run_devshell, unique_name
 from server_process import ServerProcess
 
 ADMIN_PASSWORD = "deploy-admin-pw"
@@ -33,17 +33,6 @@ def ping(request):
     return {{"pong": "{text}", "rows": request.cr.fetchone()[0]}}
 '''
 
-
-def query(address: Any, db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn.cursor() as cr:
-            cr.execute(sql, params)
-            return cr.fetchall()
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,18 +15,10 @@ from typing import Iterator
 
 import pytest
 
-from conftest import DATA_DIR, run_devshell
+from conftest import DATA_DIR, assert_one_line_error, run_devshell
 from devshell.checks import is_root
 from devshell.db.embedded import EmbeddedCluster
 
-
-def one_line(result: subprocess.CompletedProcess[str], code: int) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("devshell: error: ")
-    return lines[0]
 
 
 def process_uid(pid: int) -> int:
@@ -74,13 +66,13 @@ def test_server_status_and_a_second_start(cluster: EmbeddedCluster) -> None:
     result = run_devshell("db", "server", "status")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"embedded PostgreSQL: running, pid {status.pid}, port {status.port} ({cluster.root})"
-    line = one_line(run_devshell("db", "server", "start"), 1)
+    line = assert_one_line_error(run_devshell("db", "server", "start"), 1)
     assert "already running" in line and str(status.pid) in line
     assert cluster.status() == status  # untouched
 
 
 def test_server_commands_refuse_an_external_server(cluster: EmbeddedCluster) -> None:
-    line = one_line(run_devshell("db", "server", "status", env={"PGHOST": "127.0.0.1"}), 2)
+    line = assert_one_line_error(run_devshell("db", "server", "status", env={"PGHOST": "127.0.0.1"}), 2)
     assert "external server is configured" in line and "PGHOST" in line
 
 
@@ -118,13 +110,13 @@ def test_cluster_started_on_demand_keeps_its_data(scratch_dir: Path) -> None:
 def test_data_dir_under_a_regular_file(scratch_dir: Path) -> None:
     blocker = scratch_dir / "a-file"
     blocker.write_text("not a folder")
-    line = one_line(run_devshell("db", "list", env={"DEVSHELL_DATA_DIR": str(blocker / "data")}), 1)
+    line = assert_one_line_error(run_devshell("db", "list", env={"DEVSHELL_DATA_DIR": str(blocker / "data")}), 1)
     assert f"the data dir {blocker / 'data'} is not writable" in line and "DEVSHELL_DATA_DIR" in line
 
 
 def test_missing_postgresql_binaries_say_how_to_install_them(scratch_dir: Path) -> None:
     env = {"DEVSHELL_DATA_DIR": str(scratch_dir / "data"), "DEVSHELL_PG_BINDIR": "/nonexistent"}
-    line = one_line(run_devshell("db", "list", env=env), 1)
+    line = assert_one_line_error(run_devshell("db", "list", env=env), 1)
     assert "PostgreSQL server binaries not found in pg_bindir /nonexistent" in line
     assert "apt-get install postgresql" in line
     assert not (scratch_dir / "data" / "pg").exists()
@@ -169,7 +161,7 @@ def test_external_server_over_tcp(tcp_env: dict[str, str], new_db: str, prefix: 
 
 def test_external_server_wrong_password(tcp_env: dict[str, str]) -> None:
     env = {"PGHOST": tcp_env["host"], "PGPORT": tcp_env["port"], "PGUSER": "devshell", "PGPASSWORD": "wrong"}
-    line = one_line(run_devshell("db", "list", env=env), 1)
+    line = assert_one_line_error(run_devshell("db", "list", env=env), 1)
     assert "cannot log in to the server at 127.0.0.1" in line and "'devshell'" in line
     assert "password authentication failed" in line
 
@@ -179,5 +171,5 @@ def test_unreachable_server(tcp_env: dict[str, str]) -> None:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     env = {"DEVSHELL_DB_HOST": "127.0.0.1", "DEVSHELL_DB_PORT": str(closed_port), "DEVSHELL_DB_USER": "devshell"}
-    line = one_line(run_devshell("db", "list", env=env), 1)
+    line = assert_one_line_error(run_devshell("db", "list", env=env), 1)
     assert f"cannot reach the server at 127.0.0.1:{closed_port}: is the server running?" in line

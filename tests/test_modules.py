@@ -3,38 +3,19 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import FIXTURES, run_devshell, unique_name
+from conftest import FIXTURES, assert_one_line_error, query, run_devshell, unique_name
 
 LIBRARY = FIXTURES / "addons_library"
 BROKEN = FIXTURES / "addons_broken"
 BASE_TABLES = {"devshell_module", "devshell_user", "devshell_session", "devshell_bus", "devshell_cron"}
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
-def query(address: Any, db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn.cursor() as cr:
-            cr.execute(sql, params)
-            return cr.fetchall()
-    finally:
-        conn.close()
 
 
 def tables(address: Any, db: str) -> set[str]:

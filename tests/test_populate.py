@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import FIXTURES, load_sql_script, run_devshell, unique_name
+from conftest import FIXTURES, load_sql_script, query, run_devshell, unique_name
 
 from devshell.config import load_config
 from devshell.errors import DevshellError, UsageError
@@ -25,17 +25,6 @@ from devshell.populate import populate
 PAGILA_TABLES = ["actor", "address", "category", "city", "country", "customer", "film", "film_actor",
                  "film_category", "inventory", "language", "payment", "rental", "staff", "store"]
 
-
-def query(address: Any, db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn.cursor() as cr:
-            cr.execute(sql, params or None)
-            return cr.fetchall()
-    finally:
-        conn.close()
 
 
 def scalar(address: Any, db: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
