@@ -164,6 +164,8 @@ class Server:
 
     mode: ClassVar[str] = ""
     cron_label: ClassVar[str] = "cron threads"
+    port_flag: ClassVar[str] = "--http-port"  #: named in the "port in use" error
+    listen_backlog: ClassVar[int] = 128
 
     def __init__(self, config: "Config", *, app: "Root | None" = None) -> None:
         self.config = config
@@ -183,6 +185,15 @@ class Server:
         self._own_app = self.app is None
         self.app = self.app or Root(self.config, mode=self.mode)
         return self.app
+
+    def _listening_socket(self) -> socket.socket:
+        """The socket handed over by a re-exec (SIGHUP, reload), else a new one bound to our port."""
+        from .lifecycle import inherited_socket
+
+        infos = socket.getaddrinfo(self.interface, self.requested_port, type=socket.SOCK_STREAM)
+        family, address = infos[0][0], infos[0][4]
+        return inherited_socket(family, address) or bind_socket(
+            self.interface, self.requested_port, flag=self.port_flag, backlog=self.listen_backlog)
 
     def _release_app(self) -> None:
         """Close the application; one we created is dropped, so a later start() builds a fresh one."""

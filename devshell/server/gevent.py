@@ -15,7 +15,6 @@ import faulthandler
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 from typing import TYPE_CHECKING, NoReturn
@@ -23,8 +22,8 @@ from typing import TYPE_CHECKING, NoReturn
 from gevent import monkey
 
 from ..errors import UsageError
-from .base import GEVENT_ENTRY_MODULE, GRACEFUL_TIMEOUT, LONGPOLLING_BACKLOG, Server, bind_socket, remaining
-from .lifecycle import Heartbeat, SignalQueue, Watchdog, inherited_socket, parent_pid_from_environment, \
+from .base import GEVENT_ENTRY_MODULE, GRACEFUL_TIMEOUT, LONGPOLLING_BACKLOG, Server, remaining
+from .lifecycle import Heartbeat, SignalQueue, Watchdog, parent_pid_from_environment, \
     settings_environment
 
 if TYPE_CHECKING:
@@ -55,6 +54,8 @@ class GeventServer(Server):
     """``devshell server --mode gevent``: the whole application on ``gevent_port``, greenlets for everything."""
 
     mode = "gevent"
+    port_flag = "--gevent-port"
+    listen_backlog = LONGPOLLING_BACKLOG
 
     def __init__(self, config: "Config", *, app: "Root | None" = None) -> None:
         super().__init__(config, app=app)
@@ -105,12 +106,6 @@ class GeventServer(Server):
         self._httpd.start()
         self._start_cron(app)
         self.started = True
-
-    def _listening_socket(self) -> socket.socket:
-        infos = socket.getaddrinfo(self.interface, self.requested_port, type=socket.SOCK_STREAM)
-        family, address = infos[0][0], infos[0][4]
-        return inherited_socket(family, address) or bind_socket(
-            self.interface, self.requested_port, flag="--gevent-port", backlog=LONGPOLLING_BACKLOG)
 
     def report(self) -> list[str]:
         if not self.supervised:

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from .base import GRACEFUL_TIMEOUT, Server, bind_socket, remaining
-from .lifecycle import inherited_socket
+from .base import GRACEFUL_TIMEOUT, Server, remaining
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -149,11 +148,6 @@ class ThreadedServer(Server):
         self._accept_thread.start()
         self._start_cron(app)
         self.started = True
-
-    def _listening_socket(self) -> socket.socket:
-        infos = socket.getaddrinfo(self.interface, self.requested_port, type=socket.SOCK_STREAM)
-        family, address = infos[0][0], infos[0][4]
-        return inherited_socket(family, address) or bind_socket(self.interface, self.requested_port)
 
     def stop(self, timeout: float | None = GRACEFUL_TIMEOUT, *, handoff: bool = False) -> bool:
         if not self.started or self._httpd is None or self.app is None:
