@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 #: public name -> module that defines it
 _LAZY = {
@@ -18,11 +18,11 @@ _LAZY = {
     "load_config": "devshell.config",
     "populate": "devshell.populate",
     "scaffold": "devshell.scaffold",
-    "connect": "devshell.env",
-    "Environment": "devshell.env",
-    "start_server": "devshell.server.handle",
-    "servers": "devshell.server.handle",
-    "stop_all": "devshell.server.handle",
+    "connect": "devshell.orm",
+    "Environment": "devshell.orm",
+    "start_server": "devshell.server.background.launch",
+    "servers": "devshell.server.background.registry",
+    "stop_all": "devshell.server.background.registry",
     "load_ipython_extension": "devshell.kernel",
 }
 
@@ -30,11 +30,12 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import load_config as load_config
-    from .env import Environment as Environment, connect as connect
     from .errors import DevshellError as DevshellError, UsageError as UsageError
+    from .orm import Environment as Environment, connect as connect
     from .scaffold import scaffold as scaffold
     from .kernel import load_ipython_extension as load_ipython_extension
-    from .server.handle import servers as servers, start_server as start_server, stop_all as stop_all
+    from .server.background.launch import start_server as start_server
+    from .server.background.registry import servers as servers, stop_all as stop_all
 
 
 def __getattr__(name: str) -> Any:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import csv
 import errno
 import os
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
 
+from .console import warn
 from .errors import DevshellError, UsageError
 
 CSV_FIELD_SIZE_LIMIT = 500 * 1024 * 1024
@@ -141,7 +141,7 @@ class Pidfile:
                 self.path.unlink()
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
-                    print(f"devshell: warning: cannot remove {self.path}: {exc.strerror}", file=sys.stderr)
+                    warn(f"cannot remove {self.path}: {exc.strerror}")
         self.pid = None
 
     def __enter__(self) -> "Pidfile":

@@ -14,8 +14,9 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
+from .version import __version__
 from .checks import process_defaults
+from .console import warn
 from .errors import DevshellError
 
 PLUGIN_GROUP = "devshell.commands"
@@ -44,11 +45,8 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
               "Quick start: database, modules and server for the project here (--demo: a demo project)."),
 }
 
+#: set once here: every command inherits them from the root context (-h and --help everywhere)
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def warn(message: str) -> None:
-    click.echo(f"devshell: warning: {message}", err=True)
 
 
 class DevshellGroup(click.Group):
@@ -126,7 +124,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     Shell completion: eval "$(_DEVSHELL_COMPLETE=bash_source devshell)" (zsh_source, fish_source).
     """
     ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+    ctx.obj["debug"] = debug  # read back by main() when a DevshellError reaches it
     if ctx.invoked_subcommand is None:
         default = ctx.command.get_command(ctx, "server") if isinstance(ctx.command, click.Group) else None
         if default is None:  # the server command is not part of this build yet
@@ -135,7 +133,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
         ctx.invoke(default)
 
 
-@cli.command("help", context_settings=CONTEXT_SETTINGS)
+@cli.command("help")
 @click.argument("command", nargs=-1)
 @click.pass_context
 def help_command(ctx: click.Context, command: tuple[str, ...]) -> None:
@@ -164,9 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn expected failures into one line and an exit code."""
     process_defaults()
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    state: dict[str, Any] = {}  # the root context's obj: --debug lands here (not an argv scan)
     try:
-        result = cli.main(args=args, prog_name="devshell", standalone_mode=False)
+        result = cli.main(args=args, prog_name="devshell", standalone_mode=False, obj=state)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} -h')" if exc.ctx is not None else ""
         _fail(exc.format_message().replace("\n", " ") + hint, exc.exit_code)
@@ -175,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         _fail("aborted", 1)
     except DevshellError as exc:
-        if debug:
+        if state.get("debug"):
             raise
         _fail(exc.message, exc.exit_code)
     except KeyboardInterrupt:

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 
 
 PROJECT_FILE = "devshell.toml"
 ENV_PREFIX = "DEVSHELL_"
 #: DEVSHELL_* variables that are read elsewhere and are not settings.
 ENV_NOT_SETTINGS = frozenset({"DEVSHELL_PASSWORD", "DEVSHELL_CONFIG_DIR",
-                              # process plumbing between devshell servers and their parents (server/lifecycle.py)
+                              # process plumbing between devshell servers and their parents (server/modes/supervision.py)
                               "DEVSHELL_PARENT_PID", "DEVSHELL_LISTEN_FD", "DEVSHELL_HEARTBEAT_FD"})
 #: libpq's variables, mapped to the settings they stand for.
 LIBPQ_ENV = {
@@ -76,6 +76,10 @@ class Setting:
     help: str
     secret: bool = False
     is_path: bool = False
+    #: the only values allowed (each item of a list setting), matched without regard to case
+    choices: tuple[str, ...] = ()
+    #: what one value is called in a usage error ("unknown server mode 'fast'")
+    noun: str = ""
 
 
 def _settings(*items: Setting) -> dict[str, Setting]:
@@ -90,10 +94,12 @@ SETTINGS: dict[str, Setting] = _settings(
     Setting("db_user", None, _to_str, "database role"),
     Setting("db_password", None, _to_str, "database password", secret=True),
     Setting("db_name", None, _to_str, "default database"),
-    Setting("db_sslmode", None, _to_str, "libpq sslmode for an external server"),
+    Setting("db_sslmode", None, _to_str, "libpq sslmode for an external server",
+            choices=("disable", "allow", "prefer", "require", "verify-ca", "verify-full"), noun="sslmode"),
     Setting("pg_bindir", None, _to_str, "folder of the PostgreSQL server binaries", is_path=True),
     Setting("embedded_os_user", "postgres", _to_str, "account that runs the embedded cluster when devshell runs as root"),
-    Setting("mode", "threaded", _to_str, "server mode: threaded, gevent or prefork"),
+    Setting("mode", "threaded", _to_str, "server mode: threaded, gevent or prefork",
+            choices=("threaded", "gevent", "prefork"), noun="server mode"),
     Setting("http_interface", "127.0.0.1", _to_str, "address the HTTP server binds"),
     Setting("http_port", 8069, _to_int, "HTTP port"),
     Setting("gevent_port", 8072, _to_int, "long-polling port of the gevent server"),
@@ -107,11 +113,14 @@ SETTINGS: dict[str, Setting] = _settings(
     Setting("limit_time_real", 120, _to_int, "wall-clock seconds per request"),
     Setting("dbfilter", "", _to_str, "regular expression of the databases served (%h host, %d subdomain)"),
     Setting("list_db", True, _to_bool, "allow /web/database/list"),
-    Setting("dev", [], _to_list, "developer features, e.g. reload"),
+    Setting("dev", [], _to_list, "developer features, e.g. reload", choices=("reload", "all"),
+            noun="developer feature"),
     Setting("allow_root", False, _to_bool, "let a server run as root on a public address"),
     Setting("admin_password", None, _to_str, "password of the admin user created by db init", secret=True),
-    Setting("shell_interface", None, _to_str, "preferred REPL: ipython, ptpython, bpython or python"),
-    Setting("log_level", "info", _to_str, "debug, info, warning or error"),
+    Setting("shell_interface", None, _to_str, "preferred REPL: ipython, ptpython, bpython or python",
+            choices=("ipython", "ptpython", "bpython", "python"), noun="shell interface"),
+    Setting("log_level", "info", _to_str, "debug, info, warning or error",
+            choices=("debug", "info", "warning", "error"), noun="log level"),
 )
 
 
@@ -145,6 +154,26 @@ class Config:
     def data_dir(self) -> Path:
         return Path(self.values["data_dir"])
 
+    def for_server(self) -> "Config":
+        """This configuration as a server runs it, its ``mode`` final: ``workers > 0`` means prefork.
+
+        Workers with no mode chosen make the mode prefork; workers with a chosen
+        threaded or gevent mode are a usage error. The rule lives here only, so
+        ``make_server``, the WSGI app and the notebook handles just read ``mode``.
+        (``devshell config`` shows the layers as given, before this rule.)
+        """
+        workers, mode = self.values["workers"], self.values["mode"]
+        if workers <= 0 or mode == "prefork":
+            return self
+        if self.is_set("mode"):
+            if self.sources["mode"].startswith("start_server"):
+                raise UsageError(f"workers={workers} needs mode='prefork' (workers > 0 implies prefork)")
+            raise UsageError(f"--workers {workers} runs HTTP worker processes, which only prefork mode has: "
+                             f"drop --mode {mode}, or use --workers 0")
+        values, sources = dict(self.values), dict(self.sources)
+        values["mode"], sources["mode"] = "prefork", f"implied by workers ({self.sources['workers']})"
+        return Config(values, sources, list(self.unknown), self.project_root, list(self.files), self.cwd)
+
     def with_overrides(self, overrides: Mapping[str, Any], source: str = "command line") -> "Config":
         """A copy with the command-line layer applied (``None`` means "flag not given").
 
@@ -155,23 +184,43 @@ class Config:
             if value is None:
                 continue
             flag = "--" + key.replace("_", "-")
-            values[key] = _convert(key, value, f"{source} {flag}", self.cwd)
+            values[key] = _convert(key, value, f"{source} {flag}", self.cwd, chosen=True)
             sources[key] = f"{source} {flag}"
         return Config(values, sources, list(self.unknown), self.project_root, list(self.files), self.cwd)
 
 
-def _convert(key: str, value: Any, origin: str, base: Path) -> Any:
+def _convert(key: str, value: Any, origin: str, base: Path, *, chosen: bool = False) -> Any:
+    """*value* of setting *key* from *origin*, converted and checked against the setting's choices.
+
+    A value outside the choices is a usage error, except an item of a list setting
+    (``dev``) read from a file or the environment, which is kept: those may name
+    features of another devshell version. On the command line and in code
+    (*chosen*), every item must be known.
+    """
     setting = SETTINGS[key]
     try:
         converted = setting.convert(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin}: invalid value for {key}: {exc}") from None
+    if setting.choices and converted is not None and (chosen or not isinstance(converted, list)):
+        converted = _choose(setting, converted, origin)
     if setting.is_path and converted:
         if isinstance(converted, list):
             converted = [str((base / os.path.expanduser(p)).resolve()) for p in converted]
         else:
             converted = str((base / os.path.expanduser(converted)).resolve())
     return converted
+
+
+def _choose(setting: Setting, value: Any, origin: str) -> Any:
+    """*value* as one of the setting's choices (each item of a list), or a usage error naming them."""
+    if isinstance(value, list):
+        return [_choose(setting, item, origin) for item in value]
+    for choice in setting.choices:
+        if str(value).lower() == choice:
+            return choice
+    raise ConfigError(f"{origin}: unknown {setting.noun or setting.name} {value!r} for {setting.name} "
+                      f"(choose one of {', '.join(setting.choices)})")
 
 
 def user_config_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -300,6 +349,39 @@ def environment_value(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(item) for item in value)
     return str(value)
+
+
+#: where a child devshell process finds a setting again by itself (it reads the same files and environment)
+REREAD_SOURCES = ("default", "user file", "project file", "environment")
+
+
+def child_environment(config: Config, *, complete: bool = False, **overrides: Any) -> dict[str, str]:
+    """The ``DEVSHELL_*`` variables that give a child devshell process the settings of *config*.
+
+    The one writer of those variables (background servers, re-exec, prefork
+    children, Jupyter kernels). By default only the settings chosen in code or on
+    the command line are written: a child started from the same folder and
+    environment reads the rest again itself. *complete* writes every setting that
+    is not at its default, secrets left out (a kernel that Jupyter starts later,
+    from anywhere), and passes ``DEVSHELL_CONFIG_DIR`` on. *overrides* are settings
+    written whatever their source; ``None`` leaves one out.
+    """
+    variables: dict[str, str] = {}
+    for key, setting in SETTINGS.items():
+        value, source = config.values.get(key), config.sources.get(key, "default")
+        if value is None or source == "default" or (complete and setting.secret):
+            continue
+        if complete or not source.startswith(REREAD_SOURCES):
+            variables[ENV_PREFIX + key.upper()] = environment_value(value)
+    for key, value in overrides.items():
+        if key not in SETTINGS:
+            raise KeyError(f"child_environment: {key!r} is not a setting")
+        variables.pop(ENV_PREFIX + key.upper(), None)
+        if value is not None:
+            variables[ENV_PREFIX + key.upper()] = environment_value(value)
+    if complete and os.environ.get("DEVSHELL_CONFIG_DIR"):
+        variables["DEVSHELL_CONFIG_DIR"] = os.environ["DEVSHELL_CONFIG_DIR"]
+    return variables
 
 
 def display_value(key: str, value: Any) -> str:

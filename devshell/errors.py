@@ -34,3 +34,14 @@ class ConfigError(UsageError):
 
 class DatabaseError(DevshellError):
     """A database could not be reached, found or changed as asked."""
+
+
+#: the one wording of a missing database, for the command line and the Python API alike
+MISSING_DATABASE = "missing the database (-d NAME); no database: pass a name or set db_name / PGDATABASE"
+
+
+def require_database(name: str | None) -> str:
+    """*name*, or the usage error for a command or a call that needs a database and was given none."""
+    if not name:
+        raise UsageError(MISSING_DATABASE)
+    return name

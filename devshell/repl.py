@@ -17,14 +17,17 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from .console import warn
+from .config import SETTINGS
 from .errors import DevshellError, UsageError
 
 if TYPE_CHECKING:
-    from .env import Environment
+    from .orm import Environment
+    from .site import Site
 
-INTERFACES = ("ipython", "ptpython", "bpython", "python")
+INTERFACES = SETTINGS["shell_interface"].choices  #: in order of preference
 _IMPORT_NAMES = {"ipython": "IPython", "ptpython": "ptpython", "bpython": "bpython", "python": "code"}
 
 
@@ -45,32 +48,78 @@ def choose_interface(requested: str | None) -> str:
     return available_interfaces()[0]
 
 
-def build_namespace(env: "Environment") -> dict[str, Any]:
+def run_shell(site: "Site", *, code: str | None = None, script: str | None = None, args: Sequence[str] = (),
+              commit: bool = False, log_sql: bool = False) -> int:
+    """``devshell shell``: run *code*, *script* (``-`` or piped stdin) or a REPL on *site*'s database.
+
+    The database name is checked first, so a forgotten ``-d`` fails at once,
+    before any cluster is started; an interactive REPL is checked before
+    connecting. Returns the exit code (see :meth:`Shell.finish`).
+    """
+    db = site.require_database()
+    if code is None and script is None and not sys.stdin.isatty():
+        script = "-"
+    interface = None
+    if code is None and script is None:
+        interface = choose_interface(site.config["shell_interface"])
+    if log_sql:
+        log_sql_to_stderr()
+    from .orm import connect
+
+    env = connect(db, config=site.config, address=site.address)
+    try:
+        shell = Shell(env, commit=commit, server=site.address.describe(), site=site)
+        if code is not None:
+            return shell.run_code(code, "<string>", ["-c", *([script] if script else []), *args])
+        if script == "-":
+            return shell.run_code(sys.stdin.read(), "<stdin>", ["-", *args])
+        if script is not None:
+            return shell.run_script(script, list(args))
+        assert interface is not None
+        return shell.interact(interface, history_folder(site.config.data_dir))
+    finally:
+        env.close()
+
+
+def log_sql_to_stderr() -> None:
+    """Echo every SQL statement with its duration on stderr (``--log-sql``)."""
+    import logging
+
+    from .orm.cursor import SQL_LOGGER
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("SQL %(message)s"))
+    sql_logger = logging.getLogger(SQL_LOGGER)
+    sql_logger.addHandler(handler)
+    sql_logger.setLevel(logging.DEBUG)
+
+
+def build_namespace(env: "Environment", site: "Site | None" = None) -> dict[str, Any]:
     """``env``, ``cr``, ``devshell``, ``server()``, one name per model where the name is free, then what
     modules add. ``server(mode=…, **options)`` starts a server on this database in the background; its log
     lines stay in its handle (``.logs()``), never on the terminal."""
-    import devshell
+    from .server.background.launch import server_function
 
-    from .server.handle import server_function
-
-    namespace: dict[str, Any] = {"env": env, "cr": env.cr, "devshell": devshell,
+    # The public package is this module's parent, imported before it: handing it over is no new import.
+    public_api = sys.modules[__package__ or "devshell"]
+    namespace: dict[str, Any] = {"env": env, "cr": env.cr, "devshell": public_api,
                                  "server": server_function(env.db, env.config), "__name__": "__main__"}
     for name, model in sorted(env.registry.models.items()):
         if name.isidentifier() and not keyword.iskeyword(name) and name not in namespace \
                 and not hasattr(builtins, name):
             namespace[name] = model
-    namespace.update(_module_context(env))
+    namespace.update(_module_context(env, site))
     return namespace
 
 
-def _module_context(env: "Environment") -> dict[str, Any]:
-    """Names contributed by installed modules' ``shell_context`` functions."""
+def _module_context(env: "Environment", site: "Site | None") -> dict[str, Any]:
+    """Names contributed by installed modules' ``shell_context`` functions (found on *site*'s addons path)."""
     installed = env.registry.modules
     if not installed:
         return {}
     from .modules import shell_context_for
 
-    return shell_context_for(env, list(installed))
+    return shell_context_for(env, list(installed), addons=site.addons if site is not None else None)
 
 
 def banner(env: "Environment", namespace: dict[str, Any], commit: bool, server: str = "") -> str:
@@ -97,10 +146,11 @@ class Shell:
     commit: bool = False
     server: str = ""
     namespace: dict[str, Any] = field(default_factory=dict)
+    site: "Site | None" = None
 
     def __post_init__(self) -> None:
         if not self.namespace:
-            self.namespace = build_namespace(self.env)
+            self.namespace = build_namespace(self.env, self.site)
 
     # -- non-interactive forms -----------------------------------------------------------
     def run_code(self, source: str, filename: str = "<string>", argv: list[str] | None = None) -> int:
@@ -114,9 +164,9 @@ class Shell:
             status = _exit_status(exc)
             return self.finish(failed=status != 0, status=status)
         except BaseException:
-            exc_type, exc, tb = sys.exc_info()
+            error_type, error, tb = sys.exc_info()
             # show the user's frames only: drop this function's own frame
-            traceback.print_exception(exc_type, exc, tb.tb_next if tb else None)
+            traceback.print_exception(error_type, error, tb.tb_next if tb else None)
             return self.finish(failed=True)
         finally:
             sys.argv = saved_argv
@@ -141,8 +191,8 @@ class Shell:
         pending = self.env.pending_writes
         self.env.rollback()
         if pending and interactive:
-            print(f"devshell: warning: {pending} uncommitted statement{'s' if pending != 1 else ''} rolled back "
-                  "(call env.commit() or start the shell with --commit to keep them)", file=sys.stderr)
+            warn(f"{pending} uncommitted statement{'s' if pending != 1 else ''} rolled back "
+                 "(call env.commit() or start the shell with --commit to keep them)")
         return 0
 
     # -- interactive ---------------------------------------------------------------------

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import re
 import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .console import warn
 from .errors import UsageError
 
 if TYPE_CHECKING:
     from .config import Config
     from .modules import InitResult
+    from .site import Site
 
 DEMO_MODULE = "library"
 DEMO_TABLES = ("library_author", "library_book", "library_member", "library_loan")
@@ -35,10 +36,17 @@ class Project:
 
     kind: str  #: "project", "module" or "addons"
     base: Path  #: the folder the configuration is read from (and relative paths are read against)
-    config: "Config"
+    site: "Site"  #: its configuration (``db_name`` set to :attr:`db`), server and modules, resolved once
     modules: list[str]
-    db: str
     addons_env: str | None = None  #: DEVSHELL_ADDONS_PATH a shell needs to see the modules, if any
+
+    @property
+    def config(self) -> "Config":
+        return self.site.config
+
+    @property
+    def db(self) -> str:
+        return str(self.config["db_name"])
 
 
 @dataclass
@@ -58,41 +66,60 @@ def database_name_for(folder: Path) -> str:
     return f"db_{name}"[:63] if name[0].isdigit() else name
 
 
-def _modules_in(folders: list[Path]) -> list[str]:
-    """The installable modules in *folders* (a broken manifest fails here, naming its file)."""
-    from .modules import discover_modules
+def _site(cwd: Path, overrides: dict[str, Any], db: str | None, named_after: Path,
+          on_config: Callable[["Config"], None] | None) -> "Site":
+    """The Site of the configuration read from *cwd*, its database *db*, else configured, else named after a folder."""
+    from .config import load_config
+    from .site import Site
 
-    return sorted(name for name, module in discover_modules(folders).items() if module.manifest.installable)
+    config = load_config(cwd=cwd, overrides=overrides)
+    config = config.with_overrides({"db_name": db or config["db_name"] or database_name_for(named_after)})
+    if on_config is not None:
+        on_config(config)
+    return Site(config)
 
 
-def find_project(path: str | Path = ".", db: str | None = None, overrides: dict[str, Any] | None = None) -> Project:
-    """The project, module or folder of modules at *path* (see the module docstring)."""
-    from .config import find_project_file, load_config
+def _modules_in(site: "Site", folders: list[str]) -> list[str]:
+    """The installable modules of the addons path found in *folders* (devshell's own and deployed ones left out).
+
+    A broken manifest fails here, naming its file.
+    """
+    roots = {(site.config.base_dir / folder).resolve() for folder in folders}
+    return sorted(name for name, module in site.modules.items()
+                  if (module.path in roots or module.path.parent in roots) and module.manifest.installable)
+
+
+def find_project(path: str | Path = ".", db: str | None = None, overrides: dict[str, Any] | None = None, *,
+                 on_config: Callable[["Config"], None] | None = None) -> Project:
+    """The project, module or folder of modules at *path* (see the module docstring).
+
+    *on_config* is called with the project's configuration as soon as it is read,
+    before its modules are looked for (``start`` sets up logging with it).
+    """
+    from .config import find_project_file
     from .modules.manifest import MANIFEST_FILE
 
     folder = Path(path).expanduser().absolute()
     if not folder.is_dir():
         raise UsageError(f"{path}: no such folder")
     overrides = dict(overrides or {})
-    if find_project_file(folder) is not None:
-        config = load_config(cwd=folder, overrides=overrides)
-        assert config.project_root is not None
-        entries = [Path(entry) for entry in config["addons_path"] or []]
-        modules = _modules_in(entries)
+    found = find_project_file(folder)
+    if found is not None:
+        root = found[0].parent
+        site = _site(folder, overrides, db, root, on_config)
+        modules = _modules_in(site, site.config["addons_path"] or [])
         if not modules:
-            raise UsageError(f"the project at {config.project_root} has no modules: set addons_path in "
-                             f"{config.files[-1].name} or create one (devshell scaffold NAME addons/)")
-        return Project("project", config.project_root, config, modules,
-                       db or config["db_name"] or database_name_for(config.project_root))
+            raise UsageError(f"the project at {root} has no modules: set addons_path in "
+                             f"{site.config.files[-1].name} or create one (devshell scaffold NAME addons/)")
+        return Project("project", root, site, modules)
+    alone = {**overrides, "addons_path": [str(folder)]}
     if (folder / MANIFEST_FILE).is_file():
-        config = load_config(cwd=folder.parent, overrides={**overrides, "addons_path": [str(folder)]})
-        return Project("module", folder.parent, config, [folder.name],
-                       db or config["db_name"] or database_name_for(folder), addons_env=str(folder))
-    modules = _modules_in([folder])
-    if modules:
-        config = load_config(cwd=folder, overrides={**overrides, "addons_path": [str(folder)]})
-        return Project("addons", folder, config, modules, db or config["db_name"] or database_name_for(folder),
+        return Project("module", folder.parent, _site(folder.parent, alone, db, folder, on_config), [folder.name],
                        addons_env=str(folder))
+    site = _site(folder, alone, db, folder, on_config)
+    modules = _modules_in(site, [str(folder)])
+    if modules:
+        return Project("addons", folder, site, modules, addons_env=str(folder))
     raise UsageError(f"no devshell project or module at {folder}: create one with `devshell scaffold NAME -t "
                      "project`, or try `devshell start --demo` in an empty folder")
 
@@ -111,41 +138,35 @@ def create_demo(path: str | Path, db: str | None = None) -> Path:
     return folder
 
 
-def prepare(path: str | Path = ".", db: str | None = None, *, demo: bool = False,
-            overrides: dict[str, Any] | None = None, echo: Echo | None = None) -> Prepared:
-    """Find the project, create its database if missing, install its modules (and fill the demo)."""
+def prepare(project: Project, *, demo: bool = False, echo: Echo | None = None) -> Prepared:
+    """Create the project's database if missing, install its modules (and fill the demo)."""
     from .config import unknown_key_messages
     from .db.connection import validate_db_name
     from .modules import init_database
 
-    if demo:
-        path = create_demo(path, db)
-    project = find_project(path, db, overrides)
     for message in unknown_key_messages(project.config):
-        print(f"devshell: warning: {message}", file=sys.stderr)
+        warn(message)
     validate_db_name(project.db)
-    init = init_database(project.config, project.db, project.modules)
+    init = init_database(project.site, project.db, project.modules)
     prepared = Prepared(project, init)
     if demo and _demo_is_empty(project):
         from .populate import populate
 
         if echo is not None:
             echo(f"filling the demo database {project.db} with fake rows (devshell populate)")
-        result = populate(project.db, "small", tables=list(DEMO_TABLES), config=project.config,
-                          quiet=echo is None)
+        result = populate(project.db, "small", tables=list(DEMO_TABLES), site=project.site, quiet=echo is None)
         prepared.populated = result.rows
     return prepared
 
 
 def _demo_is_empty(project: Project) -> bool:
     """No books yet: a new demo database, or one whose first fill failed."""
-    from .db.connection import connect, resolve_server
-
-    conn = connect(resolve_server(project.config), project.db)
+    conn = project.site.connect(project.db)
     try:
         with conn.cursor() as cr:
             cr.execute("SELECT NOT EXISTS (SELECT 1 FROM library_book)")
-            return bool(cr.fetchone()[0])
+            row = cr.fetchone()
+            return bool(row and row[0])
     finally:
         conn.close()
 
@@ -182,14 +203,16 @@ def summary(prepared: Prepared, url: str, demo: bool = False) -> list[str]:
 
 def start(path: str | Path = ".", db: str | None = None, *, demo: bool = False,
           overrides: dict[str, Any] | None = None, echo: Echo = print) -> int:
-    """Prepare the project, then serve it with the threaded server in the foreground until stopped."""
-    from .server.base import configure_logging, make_server
+    """Find and prepare the project, then serve it with the threaded server in the foreground until stopped."""
+    from .server.modes.server_log import configure_logging
+    from .server.modes.threaded_server import ThreadedServer
+    from .server.web.application import Root
 
-    prepared = prepare(path, db, demo=demo, overrides=overrides, echo=echo)
-    project = prepared.project
-    config = project.config.with_overrides({"db_name": project.db, "mode": "threaded", "workers": 0})
-    configure_logging(config["log_level"])
-    server = make_server("threaded", config)
+    project = find_project(create_demo(path, db) if demo else path, db, overrides,
+                           on_config=lambda config: configure_logging(config["log_level"]))
+    prepared = prepare(project, demo=demo, echo=echo)
+    site = project.site.with_overrides({"mode": "threaded", "workers": 0})  # the server and modules stay resolved
+    server = ThreadedServer(site.config, app=Root(site))
     server.start()  # bound now: the summary shows the real port (0 picks a free one)
     for line in summary(prepared, server.url, demo):
         echo(line)

@@ -7,9 +7,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -57,6 +59,17 @@ def address(cluster):  # type: ignore[no-untyped-def]
     return cluster.address()
 
 
+def eventually(condition: Callable[[], Any], timeout: float = 10, message: str = "") -> Any:
+    """The first true value of *condition*, polled for up to *timeout* seconds (a state, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(message or "condition never met")
+
+
 def unique_name(prefix: str = "t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
@@ -70,6 +83,26 @@ def new_db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
     create_database(address, name)
     yield name
     drop_database(address, name, missing_ok=True)
+
+
+@contextmanager
+def served_database(address, prefix: str = "web") -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A new database as the server tests serve it (base, the webtest module, the admin user), then dropped."""
+    from devshell.db.admin import drop_database
+    from server_process import init_web_db
+
+    name = init_web_db(unique_name(prefix))
+    try:
+        yield name
+    finally:
+        drop_database(address, name, missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The served database of a test module: see served_database (test_deploy and test_server_cron have their own)."""
+    with served_database(address) as name:
+        yield name
 
 
 def load_sql_script(address, dbname: str, path: Path, skip_owner: bool = True) -> None:  # type: ignore[no-untyped-def]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from conftest import eventually
 from server_process import ServerProcess
 
 
@@ -47,29 +48,18 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def eventually(condition: Callable[[], Any], timeout: float = 10, message: str = "") -> Any:
-    """The first true value of *condition*, polled for up to *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(message or "condition never met")
-
-
 def workers(server: ServerProcess) -> list[int]:
     """gunicorn's workers: the grandchildren of the prefork master (its other children have none)."""
     return sorted(worker for child in children(server.proc.pid) for worker in children(child))
 
 
 def gevent_child(server: ServerProcess) -> int:
-    return next(pid for pid in children(server.proc.pid) if "devshell.server.gevent_main" in cmdline(pid))
+    return next(pid for pid in children(server.proc.pid) if "devshell.server.modes.gevent_entry" in cmdline(pid))
 
 
-def prefork(*args: str) -> ServerProcess:
+def prefork(*args: str, env: dict[str, str] | None = None) -> ServerProcess:
     """A ready prefork server (ports 0) whose first two workers are up."""
-    server = ServerProcess("--gevent-port", "0", *args).wait_ready()
+    server = ServerProcess("--gevent-port", "0", *args, env=env).wait_ready()
     eventually(lambda: len(workers(server)) >= 2, message="workers never started:\n" + server.output)
     return server
 

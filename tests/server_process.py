@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -17,6 +18,8 @@ import requests
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SERVER_ADDONS = FIXTURES / "addons_server"
 READY_LINE = re.compile(r"serving (http://[^\s]+?:(\d+)/)")
+#: the environment of a server that logs at debug level, which says when a long poll starts waiting
+DEBUG_LOG = {"DEVSHELL_LOG_LEVEL": "debug"}
 ADMIN_PASSWORD = "admin-pw"
 
 
@@ -54,20 +57,25 @@ class ServerProcess:
         with self._changed:
             return "\n".join(self.lines)
 
-    def wait_for_line(self, pattern: str, timeout: float = 20, start: int = 0) -> re.Match[str]:
-        """The first output line from index *start* on that matches *pattern*."""
+    def wait_for_line(self, pattern: str, timeout: float = 20, start: int = 0, count: int = 1) -> re.Match[str]:
+        """The *count*-th output line from index *start* on that matches *pattern* (the first by default)."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                for line in self.lines[start:]:
-                    found = regex.search(line)
-                    if found:
-                        return found
+                matches = (found for found in map(regex.search, self.lines[start:]) if found)
+                found = next(itertools.islice(matches, count - 1, None), None)
+                if found:
+                    return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
-                    raise AssertionError(f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines))
+                    raise AssertionError(f"fewer than {count} line(s) matching {pattern!r}; output:\n"
+                                         + "\n".join(self.lines))
                 self._changed.wait(min(remaining, 0.2))
+
+    def wait_for_polls(self, channel: str, count: int = 1, timeout: float = 20) -> None:
+        """Until *count* long polls of *channel* wait for a message (the server must log at debug: DEBUG_LOG)."""
+        self.wait_for_line(rf"poll on \S+ of {re.escape(channel)}: waiting", timeout, count=count)
 
     def wait_ready(self, timeout: float = 30) -> "ServerProcess":
         self.url = self.wait_for_line(READY_LINE.pattern, timeout).group(1).rstrip("/")

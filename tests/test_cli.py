@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -235,23 +233,3 @@ def test_broken_plugin_warns_and_builtins_keep_working(plugin_path: str, broken_
     assert broken.returncode == 2
     assert "broken on purpose" in broken.stderr and "No such command 'broken'" in broken.stderr
     assert "Traceback" not in broken.stderr
-
-
-def test_help_wall_time_against_python_startup(capsys: pytest.CaptureFixture[str]) -> None:
-    """Measured, not asserted: the note issue 2 asks for (median of 10 runs each)."""
-
-    def median_seconds(argv: list[str]) -> float:
-        samples = []
-        for _ in range(10):
-            start = time.perf_counter()
-            completed = subprocess.run(argv, capture_output=True, timeout=60)
-            samples.append(time.perf_counter() - start)
-            assert completed.returncode == 0, completed.stderr
-        return statistics.median(samples)
-
-    bare = median_seconds([sys.executable, "-c", "pass"])
-    help_time = median_seconds([sys.executable, "-m", "devshell", "--help"])
-    with capsys.disabled():
-        print(f"\n[timing] devshell --help {help_time * 1000:.0f} ms, python -c pass {bare * 1000:.0f} ms, "
-              f"ratio {help_time / bare:.1f}x")
-    assert help_time > 0 and bare > 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_devshell
+from conftest import assert_one_line_error, run_devshell
 from devshell.config import Config, load_config
 from devshell.errors import ConfigError
 
@@ -257,3 +257,78 @@ def test_invalid_user_file_names_the_file(layout: dict[str, Path]) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith(f"devshell: error: {user_file}: not valid TOML")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- settings with a fixed set of values, the workers rule, the environment of child processes ---------
+
+@pytest.mark.parametrize("key, value", [("mode", "fast"), ("log_level", "loud"), ("shell_interface", "emacs"),
+                                        ("db_sslmode", "sometimes")])
+def test_a_value_outside_the_choices_is_one_line_exit_2(layout: dict[str, Path], key: str, value: str) -> None:
+    from devshell.config import SETTINGS
+
+    variable = f"DEVSHELL_{key.upper()}"
+    result = run_config(cwd=layout["tmp"], user_dir=layout["user_dir"], env={variable: value})
+    line = assert_one_line_error(result, 2)
+    # the key, the value, where it came from, and what it could have been
+    assert key in line and repr(value) in line and f"${variable}" in line
+    assert ", ".join(SETTINGS[key].choices) in line
+    project_file = write(layout["project"] / "devshell.toml", f'{key} = "{value}"\n')
+    with pytest.raises(ConfigError, match=re.escape(str(project_file))):
+        load_config(cwd=layout["inside"], environ={"DEVSHELL_CONFIG_DIR": str(layout["user_dir"])})
+
+
+def test_choices_ignore_case_and_keep_the_known_spelling(layout: dict[str, Path]) -> None:
+    environ = {"DEVSHELL_CONFIG_DIR": str(layout["user_dir"]), "DEVSHELL_LOG_LEVEL": "DEBUG",
+               "DEVSHELL_MODE": "Gevent"}
+    config = load_config(cwd=layout["tmp"], environ=environ)
+    assert (config["log_level"], config["mode"]) == ("debug", "gevent")
+    with pytest.raises(ConfigError, match=r"command line --dev: unknown developer feature 'teleport' for dev"):
+        config.with_overrides({"dev": ["reload", "teleport"]})  # on the command line and in code every item counts
+
+
+def test_the_mode_flag_offers_the_declared_choices() -> None:
+    from devshell.config import SETTINGS
+
+    result = run_devshell("server", "-h")
+    assert result.returncode == 0
+    assert "[" + "|".join(SETTINGS["mode"].choices) + "]" in result.stdout
+
+
+def test_workers_make_the_mode_prefork_for_a_server(layout: dict[str, Path]) -> None:
+    from devshell.errors import UsageError
+
+    environ = {"DEVSHELL_CONFIG_DIR": str(layout["user_dir"]), "DEVSHELL_WORKERS": "3"}
+    config = load_config(cwd=layout["tmp"], environ=environ)
+    served = config.for_server()
+    assert served["mode"] == "prefork" and "$DEVSHELL_WORKERS" in served.sources["mode"]
+    assert served.for_server() is served and config["mode"] == "threaded"  # the layers as given stay as given
+    plain = load_config(cwd=layout["tmp"], environ={"DEVSHELL_CONFIG_DIR": str(layout["user_dir"])})
+    assert plain.for_server() is plain and plain.for_server()["mode"] == "threaded"
+    with pytest.raises(UsageError, match="--workers 3 runs HTTP worker processes, which only prefork mode has"):
+        config.with_overrides({"mode": "gevent"}).for_server()
+    with pytest.raises(UsageError, match="needs mode='prefork'"):
+        config.with_overrides({"mode": "threaded"}, source="start_server").for_server()
+
+
+def test_child_environment_writes_what_a_child_would_not_read_again(layout: dict[str, Path]) -> None:
+    from devshell.config import child_environment
+
+    write(layout["project"] / "devshell.toml", "http_port = 9000\n")
+    environ = {"DEVSHELL_CONFIG_DIR": str(layout["user_dir"]), "DEVSHELL_MAX_CRON_THREADS": "1",
+               "PGPASSWORD": "secret"}
+    config = load_config(cwd=layout["inside"], environ=environ).with_overrides(
+        {"workers": 2, "dev": ["reload"], "allow_root": True})
+    # a child in the same folder and environment re-reads files and variables: only the flags are written
+    assert child_environment(config) == {"DEVSHELL_WORKERS": "2", "DEVSHELL_DEV": "reload",
+                                         "DEVSHELL_ALLOW_ROOT": "true"}
+    assert child_environment(config, db_name="x", workers=None) == {
+        "DEVSHELL_DEV": "reload", "DEVSHELL_ALLOW_ROOT": "true", "DEVSHELL_DB_NAME": "x"}
+    # a kernel started later by Jupyter: everything that is not a default, the secrets left out
+    complete = child_environment(config, complete=True)
+    assert complete["DEVSHELL_HTTP_PORT"] == "9000" and complete["DEVSHELL_MAX_CRON_THREADS"] == "1"
+    assert complete["DEVSHELL_WORKERS"] == "2" and "DEVSHELL_DB_PASSWORD" not in complete
+    assert "DEVSHELL_MODE" not in complete  # still the default
+    # what a child builds from these variables is the same configuration
+    child = load_config(cwd=layout["inside"], environ={**environ, **child_environment(config)})
+    assert {key: child[key] for key in ("workers", "dev", "allow_root", "http_port", "max_cron_threads")} == {
+        key: config[key] for key in ("workers", "dev", "allow_root", "http_port", "max_cron_threads")}

@@ -193,7 +193,7 @@ def test_bad_credentials_and_non_admins_are_refused(tmp_path: Path, address: Any
     reader = deploy_cli(folder, a.url, db, "reader", READER_PASSWORD)
     assert reader.returncode == 1 and "'reader' is not an administrator" in reader.stderr
     # the server itself refuses a non-admin session, and an anonymous one
-    from devshell.deploy import pack_module
+    from devshell.deploy_client import pack_module
 
     data = pack_module(folder).data
     assert post_archive(admin_session(a, db, "reader", READER_PASSWORD), a, db, data).status_code == 403
@@ -238,7 +238,7 @@ def test_refused_archives_write_nothing(address: Any, db: str, machines: list[tu
 
 
 def test_oversized_archive_is_refused(address: Any, db: str, machines: list[tuple[ServerProcess, Path]]) -> None:
-    from devshell.server.archive import MAX_ARCHIVE_BYTES
+    from devshell.server.web.module_archive import MAX_ARCHIVE_BYTES
 
     (a, _a_dir), _b = machines
     buffer = io.BytesIO()

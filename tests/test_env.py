@@ -13,11 +13,8 @@ import pytest
 import devshell
 from devshell.db.catalog import UnknownTableError
 from devshell.db.connection import ServerAddress, connect as pg_connect
-from devshell.domain import QueryError
-from devshell.env import Environment, connect
 from devshell.errors import DevshellError, UsageError
-from devshell.models import Model
-from devshell.records import Recordset
+from devshell.orm import Environment, Model, QueryError, Recordset, connect
 
 PAGILA_MODELS = {"actor", "address", "category", "city", "country", "customer", "film", "film_actor",
                  "film_category", "inventory", "language", "payment", "rental", "staff", "store"}
@@ -313,7 +310,7 @@ def test_foreign_keys_lead_to_records(env: Environment, films: Recordset,
 
 def test_values_are_fetched_in_batches(env: Environment, films: Recordset, monkeypatch: pytest.MonkeyPatch,
                                        caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr("devshell.records.PREFETCH_BATCH", 2)
+    monkeypatch.setattr("devshell.orm.recordsets.PREFETCH_BATCH", 2)
     fresh = env.film.search([])
     with caplog.at_level(logging.DEBUG, logger="devshell.sql"):
         assert titles(fresh) == titles(films)

@@ -13,28 +13,18 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import requests
 
-from server_process import SERVER_ADDONS, init_web_db
+from server_process import SERVER_ADDONS
 
 import devshell
 from devshell.errors import UsageError
-from devshell.server.handle import PortInUseError, ServerHandle
-from devshell.server.ports import listening_ports
-
-
-@pytest.fixture(scope="module")
-def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from devshell.db.admin import drop_database
-
-    name = init_web_db(f"handle_{uuid.uuid4().hex[:8]}")
-    yield name
-    drop_database(address, name, missing_ok=True)
+from devshell.server.background.handle import PortInUseError, ServerHandle
+from devshell.server.background.ports import listening_ports
 
 
 @pytest.fixture(autouse=True)
@@ -245,12 +235,12 @@ def test_servers_are_stopped_at_interpreter_exit(db: str, tmp_path: Path) -> Non
 def test_a_child_server_hands_over_its_port_and_dies_with_its_parent(db: str, tmp_path: Path) -> None:
     """The child runner on its own (threaded as a child): ready line, logs, SIGTERM, PR_SET_PDEATHSIG."""
     from devshell.config import load_config
-    from devshell.server.child import ChildServer
-    from devshell.server.handle import LogBuffer
+    from devshell.server.background.child_process import ChildServer
+    from devshell.server.background.handle import LogBuffer
 
     config = load_config().with_overrides({"db_name": db, "http_port": 0, "max_cron_threads": 0,
                                            "addons_path": [str(SERVER_ADDONS)]}, source="start_server")
-    child = ChildServer("threaded", config, LogBuffer())
+    child = ChildServer(config, LogBuffer())
     child.start(30)
     try:
         assert child.port > 0 and child.url == f"http://127.0.0.1:{child.port}/" and child.state() == "running"
@@ -263,8 +253,8 @@ def test_a_child_server_hands_over_its_port_and_dies_with_its_parent(db: str, tm
     # without DEVSHELL_PARENT_PID the child's own watchdog is off: only PR_SET_PDEATHSIG can stop it
     parent = spawn_parent(tmp_path, f"""
         from devshell.config import load_config
-        from devshell.server.child import PARENT_PID_ENV, ChildServer
-        from devshell.server.handle import LogBuffer
+        from devshell.server.background.child_process import PARENT_PID_ENV, ChildServer
+        from devshell.server.background.handle import LogBuffer
 
         class Unwatched(ChildServer):
             def environment(self):
@@ -272,7 +262,7 @@ def test_a_child_server_hands_over_its_port_and_dies_with_its_parent(db: str, tm
 
         config = load_config().with_overrides({{"db_name": {db!r}, "http_port": 0, "max_cron_threads": 0}},
                                               source="start_server")
-        child = Unwatched("threaded", config, LogBuffer())
+        child = Unwatched(config, LogBuffer())
         child.start(30)
         print(child.pid, child.url, flush=True)
     """)
@@ -282,18 +272,33 @@ def test_a_child_server_hands_over_its_port_and_dies_with_its_parent(db: str, tm
 def test_a_child_that_cannot_start_is_an_exception_with_its_error(db: str) -> None:
     from devshell.config import load_config
     from devshell.errors import DevshellError
-    from devshell.server.child import ChildServer
-    from devshell.server.handle import LogBuffer
+    from devshell.server.background.child_process import ChildServer
+    from devshell.server.background.handle import LogBuffer
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
         config = load_config().with_overrides({"http_port": port, "max_cron_threads": 0}, source="start_server")
-        child = ChildServer("threaded", config, LogBuffer())
+        child = ChildServer(config, LogBuffer())
         with pytest.raises(DevshellError, match=rf"exited \(code 1\) before it was ready: .*port {port}.* in use"):
             child.start(30)
         assert child.state() == "exited with code 1"
+
+
+def test_a_gevent_child_is_the_patched_entry_module_from_the_start() -> None:
+    """One interpreter image per notebook gevent server: no `devshell server` that re-executes itself."""
+    from devshell.config import load_config
+    from devshell.server.background.child_process import ChildServer
+    from devshell.server.background.handle import LogBuffer
+
+    config = load_config().with_overrides({"mode": "gevent", "http_port": 0, "db_name": "demo"},
+                                          source="start_server")
+    command = ChildServer(config, LogBuffer()).command()
+    assert command[:3] == [sys.executable, "-m", "devshell.server.modes.gevent_entry"]
+    assert command[3:] == ["server", "--mode", "gevent", "--http-port", "0", "-d", "demo"]
+    prefork = config.with_overrides({"mode": "prefork"}, source="start_server")
+    assert ChildServer(prefork, LogBuffer()).command()[1:6] == ["-m", "devshell", "server", "--mode", "prefork"]
 
 
 def spawn_parent(tmp_path: Path, body: str) -> subprocess.Popen[str]:
@@ -346,13 +351,15 @@ def _group_alive(pgid: int) -> bool:
 
 
 def _mode_available(mode: str) -> bool:
-    return importlib.util.find_spec(f"devshell.server.{mode}") is not None
+    from devshell.server.modes.factory import SERVER_CLASSES
+
+    return importlib.util.find_spec(SERVER_CLASSES[mode].partition(":")[0]) is not None
 
 
 @pytest.mark.parametrize("mode, extra", [("gevent", {}), ("prefork", {"workers": 2})])
 def test_gevent_and_prefork_handles(mode: str, extra: dict[str, object], db: str, tmp_path: Path) -> None:
     if not _mode_available(mode):
-        pytest.skip(f"devshell.server.{mode} is not there yet (issue 7)")
+        pytest.skip(f"{mode} mode is not there yet (issue 7)")
     srv = devshell.start_server(mode, db=db, **options(**extra))
     assert isinstance(srv, ServerHandle) and srv.mode == mode and srv.status() == "running"
     assert srv.pid is not None and srv.pid != os.getpid() and srv.port > 0

@@ -10,21 +10,12 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from server_process import ServerProcess, init_web_db, started
-
-
-@pytest.fixture(scope="module")
-def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from devshell.db.admin import drop_database
-
-    name = init_web_db(f"bus_{uuid.uuid4().hex[:8]}")
-    yield name
-    drop_database(address, name, missing_ok=True)
+from server_process import DEBUG_LOG, ServerProcess, started
 
 
 @pytest.fixture(scope="module")
 def server(db: str) -> Iterator[ServerProcess]:
-    yield from started("-d", db)
+    yield from started("-d", db, env=DEBUG_LOG)
 
 
 def poll(server: ServerProcess, channels: list[str], last: int, timeout: float) -> list[dict[str, Any]]:
@@ -54,7 +45,7 @@ def test_a_waiting_poll_is_woken_within_a_second(server: ServerProcess, db: str)
     got: list[list[dict[str, Any]]] = []
     waiter = threading.Thread(target=lambda: got.append(poll(server, [channel], 0, 20)))
     waiter.start()
-    time.sleep(0.5)  # the poll is waiting now
+    server.wait_for_polls(channel)
     assert not got, "the poll answered before anything was sent"
     committed = send(db, (channel, {"text": "hi"}))
     waiter.join(10)
@@ -94,7 +85,7 @@ def test_bad_poll_bodies(server: ServerProcess) -> None:
 
 
 def test_a_huge_timeout_is_capped() -> None:
-    from devshell.server.bus import MAX_POLL_TIMEOUT, parse_poll
+    from devshell.messaging.bus import MAX_POLL_TIMEOUT, parse_poll
 
     assert parse_poll({"channels": ["a"], "last": 3, "timeout": 10**9}) == (["a"], 3, MAX_POLL_TIMEOUT)
     assert parse_poll({"channels": ["a", "a"], "timeout": -5}) == (["a"], 0, 0.0)

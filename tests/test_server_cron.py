@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from typing import Iterator
 
 import pytest
 
-from server_process import SERVER_ADDONS, init_web_db, started
+from conftest import served_database
+from server_process import SERVER_ADDONS, started
 
 
 @pytest.fixture
 def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from devshell.db.admin import drop_database
-
-    name = init_web_db(f"cron_{uuid.uuid4().hex[:8]}")
-    yield name
-    drop_database(address, name, missing_ok=True)
+    """A served database per test (the job tables and tick counts start empty)."""
+    with served_database(address, "cron") as name:
+        yield name
 
 
 @pytest.fixture
@@ -57,7 +55,7 @@ def job_row(address, db: str, name: str) -> tuple:  # type: ignore[no-untyped-de
 
 
 def test_two_runners_at_once_run_a_job_once(app, db: str, address) -> None:  # type: ignore[no-untyped-def]
-    from devshell.server.cron import run_next_job
+    from devshell.server.modes.cron_runner import run_next_job
 
     jobs = app.jobs_for(db)  # stores the module's job, due now
     assert list(jobs) == ["webtest.tick"]
@@ -82,7 +80,8 @@ def test_two_runners_at_once_run_a_job_once(app, db: str, address) -> None:  # t
 
 def test_a_failing_job_is_recorded_and_rescheduled(app, db: str, address) -> None:  # type: ignore[no-untyped-def]
     from devshell.addon import Cron
-    from devshell.server.cron import run_next_job, sync_jobs
+    from devshell.messaging.cron_jobs import sync_jobs
+    from devshell.server.modes.cron_runner import run_next_job
 
     def explode(env) -> None:  # type: ignore[no-untyped-def]
         env.cr.execute("INSERT INTO webtest_tick (source) VALUES ('cron')")

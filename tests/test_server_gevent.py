@@ -15,8 +15,9 @@ from typing import Any, Iterator
 import pytest
 import requests
 
+from conftest import eventually, query
 from process_tree import alive, children, publish, wait_gone
-from server_process import SERVER_ADDONS, ServerProcess, init_web_db, started
+from server_process import DEBUG_LOG, SERVER_ADDONS, ServerProcess, started
 
 
 def gevent_server(*args: str) -> ServerProcess:
@@ -24,24 +25,15 @@ def gevent_server(*args: str) -> ServerProcess:
 
 
 @pytest.fixture(scope="module")
-def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from devshell.db.admin import drop_database
-
-    name = init_web_db(f"gev_{uuid.uuid4().hex[:8]}")
-    yield name
-    drop_database(address, name, missing_ok=True)
-
-
-@pytest.fixture(scope="module")
 def server(db: str) -> Iterator[ServerProcess]:
-    yield from started("--mode", "gevent", "--gevent-port", "0", "-d", db, "--limit-time-real", "3")
+    yield from started("--mode", "gevent", "--gevent-port", "0", "-d", db, "--limit-time-real", "3", env=DEBUG_LOG)
 
 
 def test_health_in_the_same_process_patched_first(server: ServerProcess) -> None:
     health = requests.get(server.url + "/web/health", timeout=5).json()
     assert health == {"status": "ok", "mode": "gevent", "pid": server.proc.pid}  # re-executed in place
     cmdline = Path(f"/proc/{server.proc.pid}/cmdline").read_bytes().split(b"\0")
-    assert b"devshell.server.gevent_main" in cmdline  # the entry point whose first act is monkey-patching
+    assert b"devshell.server.modes.gevent_entry" in cmdline  # the entry point whose first act is monkey-patching
 
 
 def test_accepted_sockets_have_tcp_nodelay(server: ServerProcess) -> None:
@@ -56,7 +48,7 @@ def test_a_bus_message_reaches_a_waiting_poll_within_a_second(server: ServerProc
     waiter = threading.Thread(target=lambda: got.append(requests.post(
         server.url + "/longpolling/poll", json={"channels": [channel], "last": 0, "timeout": 20}, timeout=30)))
     waiter.start()
-    time.sleep(0.5)
+    server.wait_for_polls(channel)
     assert not got
     committed = publish(db, channel, {"text": "hi"})
     waiter.join(10)
@@ -64,12 +56,14 @@ def test_a_bus_message_reaches_a_waiting_poll_within_a_second(server: ServerProc
     assert [m["message"] for m in got[0].json()] == [{"text": "hi"}]
 
 
-def test_a_slow_query_blocks_only_its_own_request(server: ServerProcess) -> None:
+def test_a_slow_query_blocks_only_its_own_request(server: ServerProcess, db: str, address: Any) -> None:
     results: list[Any] = []
     slow = threading.Thread(target=lambda: results.append(requests.get(server.url + "/webtest/sqlsleep?seconds=2",
                                                                       timeout=10)))
     slow.start()
-    time.sleep(0.3)
+    eventually(lambda: query(address, db, "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND "
+                                          "state = 'active' AND query LIKE 'SELECT pg_sleep%%'", (db,))[0][0],
+               message="the slow query never started")
     assert requests.get(server.url + "/webtest/hello", timeout=5).text == "hello"
     assert slow.is_alive() and not results  # answered while the query sleeps: psycopg2 waits through gevent
     slow.join(10)
@@ -88,7 +82,7 @@ def test_many_idle_polls_do_not_hold_up_other_requests(server: ServerProcess) ->
     pollers = [threading.Thread(target=wait) for _ in range(100)]
     for poller in pollers:
         poller.start()
-    time.sleep(0.5)
+    server.wait_for_polls(channel, count=100)
     assert requests.get(server.url + "/web/health", timeout=5).status_code == 200
     assert answers == []  # answered while all the polls are still held
     for poller in pollers:
@@ -102,7 +96,7 @@ def test_a_request_past_limit_time_real_is_interrupted(server: ServerProcess) ->
     slow = threading.Thread(target=lambda: results.append(requests.get(server.url + "/webtest/slow?seconds=20",
                                                                       timeout=30)))
     slow.start()
-    time.sleep(0.5)
+    server.wait_for_line(r"webtest slow: sleeping 20", start=start)
     assert requests.get(server.url + "/webtest/hello", timeout=5).text == "hello"  # the others go on
     slow.join(10)
     assert results[0].status_code == 503
@@ -118,7 +112,7 @@ def test_sigterm_finishes_the_request_in_flight(db: str) -> None:
         request = threading.Thread(target=lambda: results.append(
             requests.get(server.url + "/webtest/slow?seconds=1.5", timeout=10)))
         request.start()
-        time.sleep(0.5)
+        server.wait_for_line(r"webtest slow: sleeping 1.5")
         server.signal(signal.SIGTERM)
         server.wait_for_line("not accepting connections any more; 1 in flight")
         request.join(10)

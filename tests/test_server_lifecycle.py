@@ -8,24 +8,13 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 
 from conftest import run_devshell
-from server_process import SERVER_ADDONS, ServerProcess, init_web_db
-
-
-@pytest.fixture(scope="module")
-def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from devshell.db.admin import drop_database
-
-    name = init_web_db(f"life_{uuid.uuid4().hex[:8]}")
-    yield name
-    drop_database(address, name, missing_ok=True)
+from server_process import DEBUG_LOG, SERVER_ADDONS, ServerProcess
 
 
 def slow_request(url: str, seconds: float, into: list) -> threading.Thread:  # type: ignore[type-arg]
@@ -46,7 +35,7 @@ def test_sigterm_finishes_the_request_in_flight(db: str) -> None:
     try:
         results: list = []  # type: ignore[type-arg]
         request = slow_request(server.url, 1.5, results)
-        time.sleep(0.5)
+        server.wait_for_line("webtest slow: sleeping 1.5")
         server.signal(signal.SIGTERM)
         server.wait_for_line("not accepting connections any more; 1 in flight")
         with pytest.raises(requests.ConnectionError):  # no new connections meanwhile
@@ -59,13 +48,13 @@ def test_sigterm_finishes_the_request_in_flight(db: str) -> None:
 
 
 def test_sigterm_answers_waiting_polls_at_once(db: str) -> None:
-    server = ServerProcess("-d", db).wait_ready()
+    server = ServerProcess("-d", db, env=DEBUG_LOG).wait_ready()
     try:
         answers: list = []  # type: ignore[type-arg]
         poller = threading.Thread(target=lambda: answers.append(requests.post(
             server.url + "/longpolling/poll", json={"channels": ["idle"], "last": 0, "timeout": 30}, timeout=40)))
         poller.start()
-        time.sleep(0.5)
+        server.wait_for_polls("idle")
         signalled = time.monotonic()
         server.signal(signal.SIGTERM)
         poller.join(10)
@@ -81,7 +70,7 @@ def test_a_second_signal_forces_the_stop(db: str) -> None:
     try:
         results: list = []  # type: ignore[type-arg]
         request = slow_request(server.url, 20, results)
-        time.sleep(0.5)
+        server.wait_for_line("webtest slow: sleeping 20")
         server.signal(signal.SIGTERM)
         server.wait_for_line("stopping")
         forced_at = time.monotonic()
@@ -190,7 +179,7 @@ def test_in_process_start_and_stop_from_a_thread(db: str) -> None:
     box: dict = {}  # type: ignore[type-arg]
 
     def run() -> None:
-        server = make_server("threaded", config)
+        server = make_server(config)
         started_at = time.monotonic()
         server.start()
         box["ready"] = time.monotonic() - started_at

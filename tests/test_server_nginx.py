@@ -16,7 +16,7 @@ import requests
 
 from conftest import run_devshell
 from process_tree import longpolling_url, prefork, publish
-from server_process import ServerProcess, init_web_db
+from server_process import DEBUG_LOG, ServerProcess
 
 NGINX_WRAPPER = """\
 {user}daemon off;
@@ -56,17 +56,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from devshell.db.admin import drop_database
-
-    name = init_web_db(f"ngx_{uuid.uuid4().hex[:8]}")
-    yield name
-    drop_database(address, name, missing_ok=True)
-
-
-@pytest.fixture(scope="module")
 def server(db: str) -> Iterator[ServerProcess]:
-    server = prefork("-d", db, "--workers", "2")
+    server = prefork("-d", db, "--workers", "2", env=DEBUG_LOG)
     try:
         yield server
     finally:
@@ -119,13 +110,13 @@ def test_requests_reach_the_http_workers(proxy: str) -> None:
     assert requests.get(proxy + "/webtest/hello", timeout=5).text == "hello"
 
 
-def test_a_poll_through_nginx_receives_a_bus_message(proxy: str, db: str) -> None:
+def test_a_poll_through_nginx_receives_a_bus_message(proxy: str, server: ServerProcess, db: str) -> None:
     channel = f"ngx-{uuid.uuid4().hex[:6]}"
     got: list[Any] = []
     waiter = threading.Thread(target=lambda: got.append(requests.post(
         proxy + "/longpolling/poll", json={"channels": [channel], "last": 0, "timeout": 20}, timeout=30)))
     waiter.start()
-    time.sleep(0.5)
+    server.wait_for_polls(channel)
     assert not got  # waiting in the gevent process, not answered at once by an HTTP worker
     committed = publish(db, channel, {"via": "nginx"})
     waiter.join(10)

@@ -16,7 +16,7 @@ import requests
 from conftest import run_devshell
 from process_tree import (alive, children, cmdline, eventually, gevent_child, longpolling_url, prefork, publish,
                           wait_gone, workers)
-from server_process import ServerProcess, init_web_db
+from server_process import DEBUG_LOG, ServerProcess
 
 GiB = 2**30
 
@@ -34,19 +34,10 @@ def get(url: str, into: list[Any]) -> threading.Thread:
 
 
 @pytest.fixture(scope="module")
-def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    from devshell.db.admin import drop_database
-
-    name = init_web_db(f"pre_{uuid.uuid4().hex[:8]}")
-    yield name
-    drop_database(address, name, missing_ok=True)
-
-
-@pytest.fixture(scope="module")
 def server(db: str) -> Iterator[ServerProcess]:
     """--workers 2 alone (prefork implied), small limits for the tests below."""
     server = prefork("-d", db, "--workers", "2", "--limit-time-real", "3", "--limit-time-cpu", "1",
-                     "--limit-memory-soft", str(GiB), "--limit-memory-hard", str(4 * GiB))
+                     "--limit-memory-soft", str(GiB), "--limit-memory-hard", str(4 * GiB), env=DEBUG_LOG)
     try:
         yield server
     finally:
@@ -78,7 +69,7 @@ def test_the_gevent_process_long_polls(server: ServerProcess, db: str) -> None:
     waiter = threading.Thread(target=lambda: got.append(requests.post(
         url, json={"channels": [channel], "last": 0, "timeout": 20}, timeout=30)))
     waiter.start()
-    time.sleep(0.5)
+    server.wait_for_polls(channel)  # in the gevent process
     committed = publish(db, channel, {"n": 1})
     waiter.join(10)
     assert time.monotonic() - committed < 1.0
@@ -99,7 +90,7 @@ def test_a_request_past_limit_time_real_kills_only_its_worker(server: ServerProc
     start = len(server.lines)
     slow: list[Any] = []
     thread = get(server.url + "/webtest/slow?seconds=20", slow)
-    time.sleep(0.5)
+    server.wait_for_line("webtest slow: sleeping 20", start=start)
     assert requests.get(server.url + "/webtest/hello", timeout=5).text == "hello"  # the other worker
     thread.join(15)
     assert slow[0].status_code == 503
@@ -159,11 +150,12 @@ def test_sighup_under_load_loses_no_request(db: str) -> None:
         threads = [threading.Thread(target=load) for _ in range(3)]
         for thread in threads:
             thread.start()
-        time.sleep(1)
+        eventually(lambda: len(results) >= 25, message="no load before the reload")
         server.signal(signal.SIGHUP)
         eventually(lambda: (found := workers(server)) and len(found) == 2 and not set(found) & set(old_workers),
                    timeout=15, message="the workers were not replaced")
-        time.sleep(1)
+        replaced = len(results)
+        eventually(lambda: len(results) >= replaced + 30, message="no load after the reload")  # on the new workers
         stop.set()
         for thread in threads:
             thread.join(15)
@@ -179,7 +171,7 @@ def test_sigterm_finishes_the_request_in_flight(db: str) -> None:
     try:
         slow: list[Any] = []
         thread = get(server.url + "/webtest/slow?seconds=1.5", slow)
-        time.sleep(0.5)
+        server.wait_for_line("webtest slow: sleeping 1.5")
         server.signal(signal.SIGTERM)
         thread.join(10)
         assert slow[0].status_code == 200 and slow[0].text == "slow done"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pexpect
 import pytest
 
-from conftest import run_devshell
+from conftest import assert_one_line_error, eventually, query, run_devshell
 
 from devshell.repl import available_interfaces
 
@@ -111,10 +112,56 @@ def test_missing_database_is_one_line(cluster) -> None:  # type: ignore[no-untyp
     assert "Traceback" not in result.stderr
 
 
-def test_debug_logs_sql_with_duration(notes_db: str) -> None:
-    result = run_devshell("shell", "-d", notes_db, "--debug", "-c", "note.search_count([])")
+def test_log_sql_logs_sql_with_duration(notes_db: str) -> None:
+    result = run_devshell("shell", "-d", notes_db, "--log-sql", "-c", "note.search_count([])")
     assert result.returncode == 0, result.stderr
     assert "SQL" in result.stderr and "ms" in result.stderr and "count" in result.stderr.lower()
+
+
+def test_flags_after_the_script_belong_to_the_script(notes_db: str) -> None:
+    """`--debug` after the code's arguments is the user's: no SQL echo, no tracebacks (no argv scan)."""
+    result = run_devshell("shell", "-d", notes_db, "-c", "import sys; print(sys.argv)", "x", "--debug")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['-c', 'x', '--debug']"
+    assert "SQL" not in result.stderr
+    missing = run_devshell("shell", "-d", "no_such_db_here", "-c", "pass", "x", "--debug")
+    assert "does not exist" in assert_one_line_error(missing, 1)
+    traced = run_devshell("--debug", "shell", "-d", "no_such_db_here", "-c", "pass")  # the root option: tracebacks
+    assert traced.returncode == 1 and "Traceback" in traced.stderr and "DatabaseError" in traced.stderr
+
+
+def test_no_database_fails_before_any_cluster_starts(tmp_path: Path) -> None:
+    """`devshell shell -c pass` with no database configured: exit 2, one line, and no cluster made or started."""
+    data_dir = tmp_path / "data"
+    result = run_devshell("shell", "-c", "pass", cwd=tmp_path, env={"DEVSHELL_DATA_DIR": str(data_dir)})
+    assert "missing the database" in assert_one_line_error(result, 2)
+    assert not (data_dir / "pg").exists() and not data_dir.exists()
+    assert list(tmp_path.iterdir()) == [], "nothing written in the project folder either"
+
+
+def test_init_and_a_shell_on_one_site_resolve_the_server_and_scan_once(
+        address: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Site logs each server resolution and addons-path scan (debug): init then a shell on it do each once."""
+    from conftest import FIXTURES, unique_name
+
+    from devshell.config import load_config
+    from devshell.db.admin import drop_database
+    from devshell.modules import init_database
+    from devshell.repl import run_shell
+    from devshell.site import Site
+
+    caplog.set_level(logging.DEBUG, logger="devshell")
+    db = unique_name("onesite")
+    site = Site(load_config(overrides={"db_name": db, "addons_path": [str(FIXTURES / "addons_library")]}))
+    try:
+        init_database(site, db, ["library"], admin_password="pw")
+        assert run_shell(site, code="print(library_greeting, sorted(env.registry.modules))") == 0
+        assert capsys.readouterr().out.strip() == "hello from the library ['base', 'library', 'library_base']"
+    finally:
+        drop_database(address, db, missing_ok=True)
+    messages = [record.getMessage() for record in caplog.records if record.name.startswith("devshell.")]
+    assert sum(message.startswith("database server resolved") for message in messages) == 1, messages
+    assert sum(message.startswith("addons path scanned") for message in messages) == 1, messages
 
 
 def test_code_mode_imports_no_repl_library(notes_db: str) -> None:
@@ -195,10 +242,14 @@ def test_interactive_commit_keeps_writes(address, notes_db: str, tmp_path: Path)
     assert note_count(address, notes_db) == 3
 
 
-def test_ctrl_c_cancels_the_query_not_the_shell(notes_db: str, tmp_path: Path) -> None:
+def test_ctrl_c_cancels_the_query_not_the_shell(address, notes_db: str,  # type: ignore[no-untyped-def]
+                                                tmp_path: Path) -> None:
     child = spawn_shell(notes_db, "python", tmp_path)
     child.sendline("env.sql('SELECT pg_sleep(60)')")
-    time.sleep(1.0)
+    sleeping = ("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                "AND query LIKE 'SELECT pg_sleep(60)%%'")
+    eventually(lambda: query(address, notes_db, sleeping, (notes_db,))[0][0], timeout=20,
+               message="the query never started")
     started = time.monotonic()
     child.sendintr()
     child.expect(["QueryCanceled", "KeyboardInterrupt"])

@@ -13,11 +13,12 @@ import requests
 from conftest import run_devshell, unique_name
 from debian_tools import ensure_tool
 from headless import Browser
-from server_process import ServerProcess
+from server_process import DEBUG_LOG, ServerProcess
 
 
-def devshell_start(*args: str, cwd: Path) -> ServerProcess:
-    return ServerProcess(command=[sys.executable, "-m", "devshell", "start", "--http-port", "0", *args], cwd=cwd)
+def devshell_start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> ServerProcess:
+    return ServerProcess(command=[sys.executable, "-m", "devshell", "start", "--http-port", "0", *args], cwd=cwd,
+                         env=env)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +33,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, address: Any) -> Iterator[tup
 
     folder = tmp_path_factory.mktemp("demos") / unique_name("demo")
     folder.mkdir()
-    server = devshell_start("--demo", cwd=folder)
+    server = devshell_start("--demo", cwd=folder, env=DEBUG_LOG)  # debug: the Site says when it resolves and scans
     try:
         server.wait_ready(timeout=90)
         yield server, folder, folder.name
@@ -67,6 +68,15 @@ def test_demo_in_an_empty_folder_is_served(demo: tuple[ServerProcess, Path, str]
                          cwd=folder)  # Book: a name the module adds to the shell
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.split()[-2:] == ["30", "40"]
+
+
+def test_demo_resolves_the_server_and_scans_the_addons_path_once(demo: tuple[ServerProcess, Path, str]) -> None:
+    """Finding the project, init, populate, the demo check and the server share one Site."""
+    server, _folder, _db = demo
+    assert requests.get(server.url + "/library").status_code == 200  # the app has loaded its modules too
+    output = server.output
+    assert len(re.findall(r"devshell\.site: database server resolved", output)) == 1, output
+    assert len(re.findall(r"devshell\.modules\.discovery: addons path scanned", output)) == 1, output
 
 
 def test_demo_page_shows_a_bus_message_sent_afterwards(demo: tuple[ServerProcess, Path, str], chromium: str) -> None:

@@ -18,6 +18,7 @@ from .lines import Counts, count_lines, language_of
 if TYPE_CHECKING:
     from ..config import Config
     from ..modules import Module
+    from ..site import Site
 
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
 
@@ -97,12 +98,11 @@ def modules_at(paths: Sequence[str | Path]) -> list["Module"]:
     return [found[name] for name in sorted(found)]
 
 
-def installed_in(config: "Config", db: str) -> tuple[list["Module"], list[str]]:
+def installed_in(site: "Site", db: str) -> tuple[list["Module"], list[str]]:
     """(the modules installed in *db* found on the addons path, the names that were not found)."""
-    from ..db.connection import connect, resolve_server
-    from ..modules import addons_paths, discover_modules, installed_modules
+    from ..modules import installed_modules
 
-    conn = connect(resolve_server(config), db)
+    conn = site.connect(db)
     try:
         with conn.cursor() as cr:
             names = sorted(installed_modules(cr))
@@ -110,7 +110,7 @@ def installed_in(config: "Config", db: str) -> tuple[list["Module"], list[str]]:
         conn.close()
     if not names:
         raise UsageError(f"database {db!r} has no devshell modules installed (devshell db init -d {db})")
-    available = discover_modules(addons_paths(config))
+    available = site.modules
     return [available[name] for name in names if name in available], [n for n in names if n not in available]
 
 
@@ -156,17 +156,17 @@ class ClocReport:
         }
 
 
-def cloc(paths: Sequence[str | Path] = (), db: str | None = None, *, config: "Config | None" = None) -> ClocReport:
-    """Count the modules at *paths*, or those installed in *db*, or the project's."""
-    from ..config import load_config
+def cloc(paths: Sequence[str | Path] = (), db: str | None = None, *, site: "Site | None" = None) -> ClocReport:
+    """Count the modules at *paths*, or those installed in *db*, or the project's (*site*: default the cwd's)."""
+    from ..site import Site
 
     missing: list[str] = []
     if paths:
         modules = modules_at(paths)
     else:
-        config = config or load_config()
+        site = Site.of(site)
         if db:
-            modules, missing = installed_in(config, db)
+            modules, missing = installed_in(site, db)
         else:
-            modules = project_modules(config)
+            modules = project_modules(site.config)
     return ClocReport([count_module(module) for module in modules], missing)

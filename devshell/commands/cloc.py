@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import database_option, load
+from ..console import warn
+from . import database_option, load_site
 
 if TYPE_CHECKING:
     from ..cloc import ClocReport
 
 
-@click.command("cloc", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("cloc")
 @click.option("-p", "--path", "paths", multiple=True, metavar="PATH",
               help="A module folder or a folder of modules (repeatable).")
 @database_option
@@ -27,11 +28,9 @@ def cloc_command(ctx: click.Context, paths: tuple[str, ...], database: str | Non
     """
     from ..cloc import cloc
 
-    config = None if paths else load(ctx)
-    report = cloc(paths, database, config=config)
+    report = cloc(paths, database, site=None if paths else load_site(ctx))
     for name in report.missing:
-        click.echo(f"devshell: warning: module {name!r} is installed but not on the addons path: not counted",
-                   err=True)
+        warn(f"module {name!r} is installed but not on the addons path: not counted")
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -10,7 +10,7 @@ from ..config import SETTINGS, display_value, unknown_key_messages
 from . import load
 
 
-@click.command("config", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (secrets masked).")
 @click.argument("keys", nargs=-1)
 @click.pass_context

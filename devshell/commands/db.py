@@ -9,37 +9,32 @@ from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 import click
 
+from ..console import warn
 from ..errors import UsageError
-from . import database_option, load
+from ..errors import require_database
+from . import database_option, load, load_site, names
 
 if TYPE_CHECKING:
-    from ..config import Config
     from ..db.connection import ServerAddress
+    from ..db.embedded import EmbeddedCluster
 
-CONTEXT = {"help_option_names": ["-h", "--help"]}
 
-
-@click.group("db", context_settings=CONTEXT)
+@click.group("db")
 def db_group() -> None:
     """Create, copy, dump and restore databases; run the embedded PostgreSQL server."""
 
 
-def _one_name(option: str | None, positional: str | None, what: str = "NAME") -> str:
+def _one_name(option: str | None, positional: str | None) -> str:
     if option and positional and option != positional:
-        raise UsageError(f"give the database once: -d {option} and {what} {positional} disagree")
-    name = option or positional
-    if not name:
-        raise UsageError(f"missing the database: give -d NAME (or {what})")
-    return name
+        raise UsageError(f"give the database once: -d {option} and NAME {positional} disagree")
+    return require_database(option or positional)
 
 
-def _address(ctx: click.Context, config: "Config | None" = None) -> "ServerAddress":
-    from ..db.connection import resolve_server
-
-    return resolve_server(config or load(ctx))
+def _address(ctx: click.Context) -> "ServerAddress":
+    return load_site(ctx).address
 
 
-@db_group.command("list", context_settings=CONTEXT)
+@db_group.command("list")
 @click.option("-l", "--long", "long_format", is_flag=True, help="Also show owner and size.")
 @click.pass_context
 def list_command(ctx: click.Context, long_format: bool) -> None:
@@ -53,7 +48,7 @@ def list_command(ctx: click.Context, long_format: bool) -> None:
             click.echo(info.name)
 
 
-@db_group.command("create", context_settings=CONTEXT)
+@db_group.command("create")
 @database_option
 @click.argument("name", required=False)
 @click.option("--template", metavar="DB", help="Create as a copy of this database.")
@@ -67,7 +62,7 @@ def create_command(ctx: click.Context, database: str | None, name: str | None, t
     click.echo(f"created database {name}")
 
 
-@db_group.command("drop", context_settings=CONTEXT)
+@db_group.command("drop")
 @database_option
 @click.argument("name", required=False)
 @click.option("--if-exists", is_flag=True, help="Succeed when the database does not exist.")
@@ -83,7 +78,7 @@ def drop_command(ctx: click.Context, database: str | None, name: str | None, if_
         click.echo(f"database {name} does not exist")
 
 
-@db_group.command("copy", context_settings=CONTEXT)
+@db_group.command("copy")
 @database_option
 @click.argument("names", nargs=-1, metavar="[SOURCE] TARGET")
 @click.pass_context
@@ -124,7 +119,7 @@ def _progress(description: str, total: int | None) -> Iterator[Callable[[int], N
         yield lambda size: progress.advance(task, size)
 
 
-@db_group.command("dump", context_settings=CONTEXT)
+@db_group.command("dump")
 @database_option
 @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.pass_context
@@ -132,10 +127,9 @@ def dump_command(ctx: click.Context, database: str | None, file: str | None) -> 
     """Dump a database (custom format) to FILE (default DB.dump, `-` for stdout)."""
     from ..db.admin import dump_database, dump_to_file
 
-    if not database:
-        raise UsageError("missing the database: devshell db dump -d NAME [FILE]")
-    config = load(ctx)
-    address, bindir = _address(ctx, config), config["pg_bindir"]
+    database = require_database(database)
+    site = load_site(ctx)
+    address, bindir = site.address, site.config["pg_bindir"]
     if file == "-":
         dump_database(address, database, sys.stdout.buffer, bindir=bindir)
         return
@@ -145,7 +139,7 @@ def dump_command(ctx: click.Context, database: str | None, file: str | None) -> 
     click.echo(f"dumped {database} to {path} ({size} bytes)", err=True)
 
 
-@db_group.command("restore", context_settings=CONTEXT)
+@db_group.command("restore")
 @database_option
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.pass_context
@@ -153,10 +147,9 @@ def restore_command(ctx: click.Context, database: str | None, file: str) -> None
     """Restore FILE (custom format, `-` for stdin) into a new database, all or nothing."""
     from ..db.admin import restore_database
 
-    if not database:
-        raise UsageError("missing the database: devshell db restore -d NAME FILE")
-    config = load(ctx)
-    address, bindir = _address(ctx, config), config["pg_bindir"]
+    database = require_database(database)
+    site = load_site(ctx)
+    address, bindir = site.address, site.config["pg_bindir"]
     if file == "-":
         restore_database(address, database, sys.stdin.buffer, bindir=bindir)
     else:
@@ -170,12 +163,12 @@ def restore_command(ctx: click.Context, database: str | None, file: str) -> None
     click.echo(f"restored {database}", err=True)
 
 
-@db_group.group("server", context_settings=CONTEXT)
+@db_group.group("server")
 def server_group() -> None:
     """Start, stop or inspect the embedded PostgreSQL server."""
 
 
-def _cluster(ctx: click.Context):  # type: ignore[no-untyped-def]
+def _cluster(ctx: click.Context) -> "EmbeddedCluster":
     from ..db.embedded import EmbeddedCluster
 
     config = load(ctx)
@@ -187,14 +180,14 @@ def _cluster(ctx: click.Context):  # type: ignore[no-untyped-def]
     return EmbeddedCluster.from_config(config)
 
 
-@server_group.command("start", context_settings=CONTEXT)
+@server_group.command("start")
 @click.pass_context
 def server_start(ctx: click.Context) -> None:
     """Start the embedded server (initialising it the first time)."""
     click.echo(_cluster(ctx).start().describe())
 
 
-@server_group.command("stop", context_settings=CONTEXT)
+@server_group.command("stop")
 @click.pass_context
 def server_stop(ctx: click.Context) -> None:
     """Stop the embedded server."""
@@ -202,7 +195,7 @@ def server_stop(ctx: click.Context) -> None:
     click.echo("embedded PostgreSQL: stopped" if cluster.stop() else "embedded PostgreSQL: was not running")
 
 
-@server_group.command("status", context_settings=CONTEXT)
+@server_group.command("status")
 @click.pass_context
 def server_status(ctx: click.Context) -> None:
     """Say whether the embedded server runs (exit 0) or not (exit 1), and where it lives."""
@@ -212,5 +205,32 @@ def server_status(ctx: click.Context) -> None:
         ctx.exit(1)
 
 
-from .db_init import init_command  # noqa: E402
-db_group.add_command(init_command)
+@db_group.command("init")
+@database_option
+@click.option("-i", "--install", "install", metavar="MOD1,MOD2", help="Modules to install (base is always).")
+@click.option("-u", "--update", is_flag=True, help="Run the data files of the -i modules even at the same version.")
+@click.option("--addons-path", metavar="DIR1,DIR2", help="Folders searched for modules (replaces addons_path).")
+@click.option("--admin-password", metavar="PW",
+              help="Password of the admin user if it is created (default: $DEVSHELL_ADMIN_PASSWORD, else generated).")
+@click.pass_context
+def init_command(ctx: click.Context, database: str | None, install: str | None, update: bool,
+                 addons_path: str | None, admin_password: str | None) -> None:
+    """Create the database if needed, install base and the -i modules (all or nothing), create `admin`."""
+    from ..modules import init_database
+
+    site = load_site(ctx, addons_path=names(addons_path), admin_password=admin_password, db_name=database)
+    database = site.require_database()
+    result = init_database(site, database, names(install) or [], update=update)
+    for warning in result.warnings:
+        warn(warning)
+    if result.created:
+        click.echo(f"created database {database}")
+    for step in result.steps:
+        if step.action == "updated":
+            click.echo(f"{step.action} {step.name} {step.previous} -> {step.version}")
+        else:
+            click.echo(f"{step.action} {step.name} {step.version}")
+    if result.admin_created:
+        click.echo("created user admin" + ("" if result.admin_password else " (password as given)"))
+    if result.admin_password:
+        click.echo(f"admin password: {result.admin_password}")

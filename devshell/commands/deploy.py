@@ -8,10 +8,10 @@ import sys
 import click
 
 from ..errors import UsageError
-from . import database_option, load
+from . import database_option, load_site
 
 
-@click.command("deploy", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("deploy")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 @click.argument("url", required=False)
 @database_option
@@ -26,13 +26,11 @@ def deploy_command(ctx: click.Context, path: str, url: str | None, database: str
     The server installs or updates it in one transaction, and every server sharing the
     database loads it. The password comes from DEVSHELL_PASSWORD, or is asked for.
     """
-    from ..deploy import pack_module, upload
+    from ..deploy_client import pack_module, upload
     from .db import _progress
 
-    config = load(ctx, db_name=database)
-    db = config["db_name"]
-    if not db:
-        raise UsageError("missing the database: devshell deploy PATH [URL] -d NAME")
+    site = load_site(ctx, db_name=database)  # the client needs no database server: only names and ports
+    config, db = site.config, site.require_database()
     if url is None:
         host = config["http_interface"]
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

@@ -6,21 +6,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import DevshellError, UsageError
-from . import database_option, load
+from ..console import warn
+from ..errors import DevshellError
+from . import database_option, load_site
 
 if TYPE_CHECKING:
-    from ..config import Config
-
-CONTEXT = {"help_option_names": ["-h", "--help"]}
+    from ..site import Site
 
 
-@click.group("kernel", context_settings=CONTEXT)
+@click.group("kernel")
 def kernel_group() -> None:
     """Jupyter kernels whose namespace is bound to a database (env, cr, server(), models, %%sql)."""
 
 
-@kernel_group.command("install", context_settings=CONTEXT)
+@kernel_group.command("install")
 @database_option
 @click.option("--name", metavar="NAME", help="Kernel name (default: devshell-DB).")
 @click.option("--display-name", metavar="TEXT", help="Name shown by Jupyter (default: devshell (DB)).")
@@ -33,35 +32,31 @@ def install_command(ctx: click.Context, database: str | None, name: str | None, 
     """Write a kernelspec that starts `python -m devshell.kernel` on the database (config baked in)."""
     from ..kernel.spec import install_kernel
 
-    config = load(ctx, db_name=database)
-    db = config["db_name"]
-    if not db:
-        raise UsageError("which database? pass -d DB (or set db_name)")
+    site = load_site(ctx, db_name=database)
+    db = site.require_database()
     info = install_kernel(db, name=name, display_name=display_name, user=user, sys_prefix=sys_prefix,
-                          prefix=prefix, config=config)
+                          prefix=prefix, config=site.config)
     click.echo(f"installed kernel {info.name!r} ({info.display_name}) in {info.path}")
     if info.secrets_left_out:
         click.echo(f"note: {', '.join(info.secrets_left_out)} not written to the kernelspec; the kernel reads "
                    "it from Jupyter's environment (PGPASSWORD / DEVSHELL_DB_PASSWORD) or ~/.pgpass", err=True)
-    _warn_if_missing(config, db)
+    _warn_if_missing(site, db)
 
 
-def _warn_if_missing(config: "Config", db: str) -> None:
+def _warn_if_missing(site: "Site", db: str) -> None:
     """A kernel for a database that does not exist yet is allowed, but say so now."""
     from ..db.admin import database_exists
-    from ..db.connection import resolve_server
 
     try:
-        exists = database_exists(resolve_server(config), db)
+        exists = database_exists(site.address, db)
     except DevshellError as exc:
-        click.echo(f"devshell: warning: could not check the database: {exc.message}", err=True)
+        warn(f"could not check the database: {exc.message}")
         return
     if not exists:
-        click.echo(f"devshell: warning: database {db!r} does not exist yet (devshell db create {db}); "
-                   "the kernel will say so until it does", err=True)
+        warn(f"database {db!r} does not exist yet (devshell db create {db}); the kernel will say so until it does")
 
 
-@kernel_group.command("list", context_settings=CONTEXT)
+@kernel_group.command("list")
 @click.option("--prefix", type=click.Path(file_okay=False), help="Also look under PREFIX/share/jupyter/kernels.")
 def list_command(prefix: str | None) -> None:
     """Show the installed devshell kernels: name, database, folder."""
@@ -77,7 +72,7 @@ def list_command(prefix: str | None) -> None:
         click.echo(f"{info.name.ljust(width)}  {info.db.ljust(db_width)}  {info.path}")
 
 
-@kernel_group.command("remove", context_settings=CONTEXT)
+@kernel_group.command("remove")
 @click.argument("name")
 @click.option("--prefix", type=click.Path(file_okay=False), help="Also look under PREFIX/share/jupyter/kernels.")
 def remove_command(name: str, prefix: str | None) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from . import database_option, load
+from . import database_option, load_site
 
 
-@click.command("populate", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("populate")
 @database_option
 @click.option("--size", default="small", show_default=True, metavar="SIZE",
               help="small (10 rows per table), medium (100), large (1000) or a number of rows.")
@@ -22,12 +22,9 @@ def populate_command(ctx: click.Context, database: str | None, size: str, tables
 
     One transaction: a failed or interrupted run leaves the database as it was.
     """
-    from ..errors import UsageError
     from ..populate import populate
     from ..populate.planner import parse_size
 
     parse_size(size)
-    config = load(ctx, db_name=database)
-    if not config["db_name"]:
-        raise UsageError("missing the database: give -d NAME")
-    populate(config["db_name"], size, seed=seed, tables=tables, locale=locale, dry_run=dry_run, config=config)
+    site = load_site(ctx, db_name=database)
+    populate(site.require_database(), size, seed=seed, tables=tables, locale=locale, dry_run=dry_run, site=site)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from ..errors import UsageError
-from . import load
+from . import load_site
 
 
-@click.command("scaffold", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("scaffold")
 @click.argument("name", required=False)
 @click.argument("dest", required=False, default=".", type=click.Path(file_okay=False))
 @click.option("-t", "--template", default="module", show_default=True, metavar="TEMPLATE",
@@ -31,7 +31,7 @@ def scaffold_command(ctx: click.Context, name: str | None, dest: str, template: 
         return
     if not name:
         raise UsageError("missing the name: devshell scaffold NAME [DEST] (or --list)")
-    result = scaffold(name, dest, template, force=force, config=load(ctx))
+    result = scaffold(name, dest, template, force=force, site=load_site(ctx))
     click.echo(f"created {result.target} from the {result.template} template ({len(result.files)} files)")
     for path in result.files:
         click.echo(f"  {path.relative_to(result.target)}")

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ..errors import UsageError
-from . import database_option, load
+from ..config import SETTINGS
+from . import database_option, load, names
 
-DEV_FEATURES = ("reload", "all")
 PROXIES = ("nginx",)
-
-
-def _names(value: str | None) -> list[str] | None:
-    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
-
-
-def _dev(value: str | None) -> list[str] | None:
-    features = _names(value)
-    for feature in features or []:
-        if feature not in DEV_FEATURES:
-            raise UsageError(f"--dev {feature!r}: unknown developer feature (known: {', '.join(DEV_FEATURES)})")
-    if features and "all" in features:
-        features = ["reload"]
-    return features
-
 
 _count = click.IntRange(min=0)
 
 
-@click.command("server", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--mode", type=click.Choice(["threaded", "gevent", "prefork"]),
+@click.command("server")
+@click.option("--mode", type=click.Choice(SETTINGS["mode"].choices),
               help="Server mode (default: threaded, or prefork with --workers, or the mode setting).")
 @database_option
 @click.option("--http-port", type=int, metavar="PORT", help="HTTP port (default 8069; 0 picks a free one).")
@@ -53,7 +37,8 @@ _count = click.IntRange(min=0)
 @click.option("--dbfilter", metavar="REGEX",
               help="Databases served: a regular expression over the whole name (%h host, %d subdomain).")
 @click.option("--addons-path", metavar="DIR1,DIR2", help="Folders searched for modules (replaces addons_path).")
-@click.option("--dev", "dev", metavar="FEATURES", help="Developer features: reload (restart on code changes).")
+@click.option("--dev", "dev", metavar="FEATURES",
+              help=f"Developer features ({', '.join(SETTINGS['dev'].choices)}): reload restarts on code changes.")
 @click.option("--allow-root", is_flag=True, default=None, help="Allow running as root on a non-loopback address.")
 @click.option("--print-proxy-config", "proxy", type=click.Choice(PROXIES),
               help="Print a reverse-proxy config for these ports (/longpolling to the gevent port) and exit.")
@@ -71,18 +56,19 @@ def server_command(ctx: click.Context, mode: str | None, database: str | None, h
     a gevent process for long polling and cron processes; SIGTTIN/SIGTTOU add or
     remove a worker, SIGQUIT dumps every process's stack.
     """
-    from ..server.base import configure_logging, make_server
+    from ..server.modes.factory import make_server
+    from ..server.modes.server_log import configure_logging
 
     config = load(ctx, mode=mode, db_name=database, http_port=http_port, gevent_port=gevent_port,
                   http_interface=http_interface, workers=workers, max_cron_threads=max_cron_threads,
                   pidfile=pidfile, limit_request=limit_request, limit_memory_soft=limit_memory_soft,
                   limit_memory_hard=limit_memory_hard, limit_time_cpu=limit_time_cpu,
-                  limit_time_real=limit_time_real, dbfilter=dbfilter, addons_path=_names(addons_path),
-                  dev=_dev(dev), allow_root=allow_root)
+                  limit_time_real=limit_time_real, dbfilter=dbfilter, addons_path=names(addons_path),
+                  dev=names(dev), allow_root=allow_root)
     if proxy is not None:
-        from ..server.proxy import proxy_config
+        from ..server.proxy_config import proxy_config
 
         click.echo(proxy_config(proxy, config), nl=False)
         return 0
     configure_logging(config["log_level"])
-    return make_server(config["mode"], config).run()
+    return make_server(config).run()

@@ -7,7 +7,7 @@ import click
 from . import database_option
 
 
-@click.command("start", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("start")
 @click.option("--path", "path", default=".", show_default=True, type=click.Path(file_okay=False),
               help="The project, module or folder of modules to start.")
 @database_option

@@ -15,10 +15,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 from ..errors import DatabaseError
 from .connection import MAINTENANCE_DB, ServerAddress, connect, server_version, validate_db_name
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import cursor as PgCursor
+    from psycopg2.sql import Composable
 
 CHUNK = 1024 * 1024
 Progress = Callable[[int], None]
@@ -32,7 +36,7 @@ class DatabaseInfo:
 
 
 @contextlib.contextmanager
-def _maintenance(address: ServerAddress) -> Iterator["object"]:
+def _maintenance(address: ServerAddress) -> Iterator["PgCursor"]:
     conn = connect(address, MAINTENANCE_DB, autocommit=True)
     try:
         with conn.cursor() as cr:
@@ -41,15 +45,15 @@ def _maintenance(address: ServerAddress) -> Iterator["object"]:
         conn.close()
 
 
-def _exists(cr: "object", name: str) -> bool:
-    cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))  # type: ignore[attr-defined]
-    return cr.fetchone() is not None  # type: ignore[attr-defined]
+def _exists(cr: "PgCursor", name: str) -> bool:
+    cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+    return cr.fetchone() is not None
 
 
 def list_databases(address: ServerAddress) -> list[DatabaseInfo]:
     """The databases a client may connect to, templates and the maintenance db left out."""
     with _maintenance(address) as cr:
-        cr.execute(  # type: ignore[attr-defined]
+        cr.execute(
             """SELECT d.datname, pg_get_userbyid(d.datdba),
                       CASE WHEN has_database_privilege(d.datname, 'CONNECT')
                            THEN pg_database_size(d.datname) ELSE 0 END
@@ -58,7 +62,7 @@ def list_databases(address: ServerAddress) -> list[DatabaseInfo]:
                 ORDER BY d.datname""",
             (MAINTENANCE_DB,),
         )
-        return [DatabaseInfo(*row) for row in cr.fetchall()]  # type: ignore[attr-defined]
+        return [DatabaseInfo(*row) for row in cr.fetchall()]
 
 
 def database_exists(address: ServerAddress, name: str) -> bool:
@@ -93,7 +97,7 @@ def drop_database(address: ServerAddress, name: str, *, missing_ok: bool = False
                 return False
             raise DatabaseError(f"database {name!r} does not exist")
         query = sql.SQL("DROP DATABASE {}").format(sql.Identifier(name))
-        if server_version(cr.connection) >= 130000:  # type: ignore[attr-defined]
+        if server_version(cr.connection) >= 130000:
             query = sql.SQL("{} WITH (FORCE)").format(query)
         else:
             _disconnect_others(cr, name)
@@ -106,19 +110,19 @@ def copy_database(address: ServerAddress, source: str, target: str) -> None:
     create_database(address, target, template=source)
 
 
-def _disconnect_others(cr: "object", name: str) -> None:
+def _disconnect_others(cr: "PgCursor", name: str) -> None:
     # CREATE DATABASE ... TEMPLATE needs the template to have no other sessions.
-    cr.execute(  # type: ignore[attr-defined]
+    cr.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
         (name,),
     )
 
 
-def _execute_admin(cr: "object", query: "object", name: str) -> None:
+def _execute_admin(cr: "PgCursor", query: "Composable", name: str) -> None:
     import psycopg2
 
     try:
-        cr.execute(query)  # type: ignore[attr-defined]
+        cr.execute(query)
     except psycopg2.Error as exc:
         message = (exc.pgerror or str(exc)).strip().splitlines()[0].removeprefix("ERROR:").strip()
         raise DatabaseError(f"{name}: {message}") from None
@@ -248,10 +252,10 @@ def table_row_counts(address: ServerAddress, name: str) -> dict[str, int]:
                     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                       AND n.nspname NOT LIKE 'pg_toast%%' ORDER BY 1, 2"""
             )
-            counts = {}
+            counts: dict[str, int] = {}
             for schema, table in cr.fetchall():
                 cr.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
-                counts[f"{schema}.{table}"] = cr.fetchone()[0]
+                counts[f"{schema}.{table}"] = cr.fetchall()[0][0]  # count(*): always one row
             return counts
     finally:
         conn.close()

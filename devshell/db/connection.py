@@ -51,8 +51,12 @@ class ServerAddress:
 
 
 def resolve_server(config: Config, *, start: bool = True) -> ServerAddress:
-    """The server the configuration names, or the embedded cluster (started if *start*)."""
-    check_db_user(config["db_user"])  # before anything is started on its behalf
+    """The server the configuration names, or the embedded cluster (started if *start*).
+
+    The database user is checked here, once, before anything is started on its
+    behalf: the address uses the configured user, or the embedded cluster's own role.
+    """
+    check_db_user(config["db_user"])
     if config.is_set("db_host") or config.is_set("db_port"):
         address = ServerAddress(host=config["db_host"], port=config["db_port"], user=config["db_user"],
                                 password=config["db_password"], sslmode=config["db_sslmode"])
@@ -65,7 +69,6 @@ def resolve_server(config: Config, *, start: bool = True) -> ServerAddress:
         address = cluster.address()
         if config["db_user"]:
             address = replace(address, user=config["db_user"], password=config["db_password"])
-    check_db_user(address.user)
     return address
 
 
@@ -81,10 +84,12 @@ def validate_db_name(name: str) -> str:
 
 
 def connect(address: ServerAddress, dbname: str, *, autocommit: bool = False) -> "PgConnection":
-    """Open a psycopg2 connection, turning libpq's failures into one clear line."""
+    """Open a psycopg2 connection, turning libpq's failures into one clear line.
+
+    *address* comes from :func:`resolve_server`, which checked its user already.
+    """
     import psycopg2
 
-    check_db_user(address.user)
     try:
         conn = psycopg2.connect(connect_timeout=10, **address.connect_kwargs(dbname))
     except psycopg2.OperationalError as exc:

@@ -232,12 +232,15 @@ class EmbeddedCluster:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"}
         if not self.run_as.is_self:
             env["HOME"] = str(self.root)
-        kwargs: dict[str, object] = {}
+        user: int | None = None
+        group: int | None = None
+        extra_groups: list[int] | None = None
         if not self.run_as.is_self:
-            kwargs = {"user": self.run_as.uid, "group": self.run_as.gid, "extra_groups": []}
+            user, group, extra_groups = self.run_as.uid, self.run_as.gid, []
         return subprocess.run(
             [str(self.bindir / args[0]), *args[1:]], input=input, capture_output=True, text=True,
-            env=env, cwd=str(self.root), timeout=timeout, start_new_session=new_session, **kwargs,
+            env=env, cwd=str(self.root), timeout=timeout, start_new_session=new_session,
+            user=user, group=group, extra_groups=extra_groups,
         )
 
     @contextlib.contextmanager
@@ -375,7 +378,8 @@ class EmbeddedCluster:
         """How clients reach the running cluster: the unix socket, or loopback TCP with a password."""
         meta = self._meta()
         status = self.status()
-        port = status.port or meta.get("port")
+        recorded = meta.get("port")
+        port = status.port or (recorded if isinstance(recorded, int) else None)
         if tcp:
             return ServerAddress(host="127.0.0.1", port=port, user=SUPERUSER,
                                  password=str(meta["password"]), embedded=True)

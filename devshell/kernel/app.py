@@ -21,9 +21,9 @@ from ..errors import DevshellError
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import ExecutionInfo, InteractiveShell
 
-    from ..env import Environment
+    from ..orm import Environment
 
-_logger = logging.getLogger("devshell.kernel")
+_logger = logging.getLogger(__name__)
 #: cells that may run before the binding error is shown: they are how one fixes it
 _EXEMPT_PREFIXES = ("%devshell", "%load_ext")
 
@@ -103,7 +103,7 @@ def bind_shell(shell: "InteractiveShell") -> "Environment | None":
 
 def _connect() -> "Environment":
     from ..config import load_config
-    from ..env import connect
+    from ..orm import connect
 
     config = load_config()
     if not config["db_name"]:

@@ -26,8 +26,8 @@ from ..errors import DevshellError, UsageError
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from ..env import Environment
-    from ..server.handle import ServerHandle
+    from ..orm import Environment
+    from ..server.background.handle import ServerHandle
     from .sql import SqlResult
 
 USAGE = "usage: %devshell connect [DB] | %devshell servers | %devshell stop NAME|all"
@@ -67,6 +67,8 @@ class ServerTable:
 class DevshellMagics(Magics):
     """Magics bound to the ``env`` of the user namespace."""
 
+    shell: "InteractiveShell"  # type: ignore[assignment]  # IPython's Magics declares `shell = None`
+
     def __init__(self, shell: "InteractiveShell") -> None:
         super().__init__(shell)
         self._bound: dict[str, Any] = {}  #: names we put in the namespace, to take back on a new connect
@@ -74,7 +76,7 @@ class DevshellMagics(Magics):
 
     # -- the environment -------------------------------------------------------------------------
     def env(self) -> "Environment":
-        from ..env import Environment
+        from ..orm import Environment
 
         env = self.shell.user_ns.get("env")
         if not isinstance(env, Environment):
@@ -102,7 +104,7 @@ class DevshellMagics(Magics):
         return namespace
 
     def connect(self, db: str | None) -> str:
-        from ..env import connect
+        from ..orm import connect
 
         try:
             env = connect(db)
@@ -126,7 +128,7 @@ class DevshellMagics(Magics):
     @line_magic("devshell")
     def devshell_magic(self, line: str) -> Any:
         """%devshell connect [DB] | servers | stop NAME|all"""
-        from ..server.handle import servers, stop_all
+        from ..server.background.registry import servers, stop_all
 
         words = shlex.split(line)
         command, args = (words[0], words[1:]) if words else ("servers", [])

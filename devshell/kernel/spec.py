@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import sys
@@ -51,21 +50,11 @@ def default_kernel_name(db: str) -> str:
 
 def kernel_environment(config: "Config", db: str) -> tuple[dict[str, str], list[str]]:
     """(``DEVSHELL_*`` variables for every setting in effect, the secret settings left out)."""
-    from ..config import SETTINGS, display_value
+    from ..config import SETTINGS, child_environment
 
-    variables: dict[str, str] = {}
-    secrets: list[str] = []
-    for key, setting in SETTINGS.items():
-        if not config.is_set(key) or config[key] is None:
-            continue
-        if setting.secret:
-            secrets.append(key)
-            continue
-        variables["DEVSHELL_" + key.upper()] = display_value(key, config[key])
-    variables["DEVSHELL_DB_NAME"] = db
-    variables["DEVSHELL_DATA_DIR"] = str(config.data_dir)
-    if os.environ.get("DEVSHELL_CONFIG_DIR"):
-        variables["DEVSHELL_CONFIG_DIR"] = os.environ["DEVSHELL_CONFIG_DIR"]
+    variables = child_environment(config, complete=True, db_name=db, data_dir=str(config.data_dir))
+    secrets = [key for key, setting in SETTINGS.items()
+               if setting.secret and config.is_set(key) and config[key] is not None]
     return variables, secrets
 
 

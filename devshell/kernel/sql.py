@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from ..errors import DevshellError, UsageError
 
 if TYPE_CHECKING:
-    from ..env import Environment
+    from ..orm import Environment
 
 DISPLAY_ROWS = 50
 CELL_WIDTH = 40

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
 
+from ..config import Config
+from ..console import warn as console_warn
 from ..errors import DatabaseError, DevshellError
-from .discovery import Module, addons_paths, discover_modules
+from .discovery import AddonsPath, Module
 from .graph import BASE, resolve_order
+from .commands import Warn
 from .install import InstallStep, apply_install
-from .commands import Warn, stderr_warning
 from .loader import load_contributions
 from .manifest import ModuleError
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..db.connection import ServerAddress
 
 ADMIN_LOGIN = "admin"
+
+
+class SiteLike(Protocol):
+    """What the module operations need of a :class:`devshell.site.Site` (modules sit below it)."""
+
+    config: Config
+    addons: AddonsPath
+
+    @property
+    def address(self) -> "ServerAddress": ...
 
 
 def _config_of(target: Any) -> "Config":
@@ -29,12 +41,10 @@ def _config_of(target: Any) -> "Config":
     return config
 
 
-def plan_install(config: "Config", names: Iterable[str],
-                 addons_path: Sequence[str] | None = None) -> tuple[list[Module], list[str]]:
+def plan_install(addons: AddonsPath, names: Iterable[str]) -> tuple[list[Module], list[str]]:
     """The modules to install for *names* (``base`` first, dependencies before dependents) and
     the manifests' warnings; nothing touches a database."""
-    paths = addons_paths(config, addons_path)
-    order = resolve_order(discover_modules(paths), [BASE, *names], paths)
+    order = resolve_order(addons.modules, [BASE, *names], addons.paths)
     return order, [warning for module in order for warning in module.manifest.warnings]
 
 
@@ -49,7 +59,7 @@ def install_modules(target: Any, names: Iterable[str], *, addons_path: Sequence[
     names whose data files ran, in order.
     """
     names = list(names)
-    order, _warnings = plan_install(config or _config_of(target), names, addons_path)
+    order, _warnings = plan_install(AddonsPath(config or _config_of(target), addons_path), names)
     steps = apply_install(getattr(target, "conn", target), order, update=names if update else ())
     return [step.name for step in steps if step.ran]
 
@@ -66,20 +76,23 @@ class InitResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def init_database(config: "Config", db: str, modules: Iterable[str] = (), admin_password: str | None = None,
-                  *, update: bool = False) -> InitResult:
+def init_database(site: SiteLike | Config, db: str, modules: Iterable[str] = (),
+                  admin_password: str | None = None, *, update: bool = False) -> InitResult:
     """Create *db* if needed, install ``base`` and *modules*, and create the ``admin`` user if missing.
 
-    The install and the admin user share one transaction; when this call created
-    the database and anything fails, the database is dropped again.
+    *site* is a :class:`devshell.site.Site` (its server and modules resolved once),
+    or a bare configuration. The install and the admin user share one transaction;
+    when this call created the database and anything fails, it is dropped again.
     """
     from ..db.admin import create_database, database_exists, drop_database
     from ..db.connection import connect, resolve_server, validate_db_name
 
     names = list(modules)
-    order, warnings = plan_install(config, names)  # a bad module fails before the database is touched
+    config = site if isinstance(site, Config) else site.config
+    addons = AddonsPath(site) if isinstance(site, Config) else site.addons
+    order, warnings = plan_install(addons, names)  # a bad module fails before the database is touched
     validate_db_name(db)
-    address = resolve_server(config)
+    address = resolve_server(site) if isinstance(site, Config) else site.address
     result = InitResult(db, created=False, warnings=warnings)
     if not database_exists(address, db):
         try:
@@ -122,14 +135,17 @@ def _install_with_admin(conn: Any, order: list[Module], update: Iterable[str], p
         raise
 
 
-def shell_context_for(env: Any, names: Iterable[str], *, warn: Warn = stderr_warning) -> dict[str, Any]:
-    """The names the installed modules *names* add to the shell; a failing module is a warning."""
-    config = _config_of(env)
-    paths = addons_paths(config)
-    available = discover_modules(paths)
+def shell_context_for(env: Any, names: Iterable[str], *, warn: Warn = console_warn,
+                      addons: AddonsPath | None = None) -> dict[str, Any]:
+    """The names the installed modules *names* add to the shell; a failing module is a warning.
+
+    *addons*: the addons path already scanned (a Site's), else the env's configuration's.
+    """
+    addons = addons if addons is not None else AddonsPath(_config_of(env))
+    available = addons.modules
     present = [name for name in names if name in available]
     try:
-        modules = resolve_order(available, present, paths)
+        modules = resolve_order(available, present, addons.paths)
     except ModuleError:
         modules = [available[name] for name in sorted(present)]
     found = load_contributions(modules, on_error=lambda module, exc: warn(exc.message))

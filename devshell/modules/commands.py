@@ -6,11 +6,11 @@ and the importer once a module has a ``cli.py``; nothing of the install machiner
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from ..console import warn as console_warn
 from ..errors import DevshellError
-from .discovery import addons_paths, discover_modules
+from .discovery import AddonsPath
 
 if TYPE_CHECKING:
     from ..addon import ModuleCommand
@@ -19,12 +19,8 @@ if TYPE_CHECKING:
 Warn = Callable[[str], None]
 
 
-def stderr_warning(message: str) -> None:
-    print(f"devshell: warning: {message}", file=sys.stderr)
-
-
 def module_commands(config: "Config | None" = None, *, reserved: Iterable[str] = (),
-                    warn: Warn = stderr_warning) -> dict[str, "ModuleCommand"]:
+                    warn: Warn = console_warn) -> dict[str, "ModuleCommand"]:
     """{command name: ModuleCommand} from the ``cli.py`` of every module on the addons path.
 
     Names in *reserved* (devshell's own commands) win; among modules, the first
@@ -35,7 +31,7 @@ def module_commands(config: "Config | None" = None, *, reserved: Iterable[str] =
             from ..config import load_config
 
             config = load_config()
-        available = discover_modules(addons_paths(config))
+        available = AddonsPath(config).modules
     except DevshellError as exc:
         warn(f"module commands not loaded: {exc.message}")
         return {}

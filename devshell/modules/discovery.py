@@ -7,6 +7,7 @@ broken module only fails the operations that need it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -16,6 +17,8 @@ from .manifest import MANIFEST_FILE, Manifest, ModuleError, read_manifest
 
 if TYPE_CHECKING:
     from ..config import Config
+
+logger = logging.getLogger(__name__)
 
 #: devshell's own modules (``base``), shipped inside the package
 BUILTIN_ADDONS = Path(__file__).resolve().parent.parent / "addons"
@@ -94,3 +97,39 @@ def discover_modules(paths: Iterable[Path]) -> dict[str, Module]:
             else:
                 found[name] = Module(name, folder)
     return found
+
+
+class AddonsPath:
+    """A configuration's addons path and the modules on it, each worked out once, on first use.
+
+    :class:`devshell.site.Site` holds one; the module operations take it (or make
+    one for a bare configuration), so a command scans the path once.
+    *override* replaces the configured folders (``--addons-path``).
+    """
+
+    def __init__(self, config: "Config", override: Sequence[str] | None = None) -> None:
+        self.config = config
+        self.override = list(override) if override is not None else None
+        self._paths: list[Path] | None = None
+        self._modules: dict[str, Module] | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        """The folders searched, in order (see :func:`addons_paths`); a bad entry is a usage error."""
+        if self._paths is None:
+            self._paths = addons_paths(self.config, self.override)
+        return self._paths
+
+    @property
+    def modules(self) -> dict[str, Module]:
+        """``{name: Module}`` on :attr:`paths`, scanned on first use."""
+        if self._modules is None:
+            self._modules = discover_modules(self.paths)
+            logger.debug("addons path scanned: %d modules in %s", len(self._modules),
+                         ", ".join(str(path) for path in self.paths))
+        return self._modules
+
+    def rescan(self) -> dict[str, Module]:
+        """Scan again (a module was deployed or changed on disk) and return the modules."""
+        self._modules = None
+        return self.modules

@@ -13,6 +13,7 @@ from ..errors import DatabaseError, UsageError
 if TYPE_CHECKING:
     from ..config import Config
     from ..db.catalog import Catalog
+    from ..site import Site
     from .planner import Plan
     from .progress import Reporter
 
@@ -67,7 +68,7 @@ def _check_locale(locale: str) -> str:
 
 def populate(db: str, size: str | int = "small", *, seed: int | None = None,
              tables: str | Iterable[str] | None = None, locale: str | None = None, dry_run: bool = False,
-             config: "Config | None" = None, quiet: bool = False) -> PopulateResult:
+             config: "Config | None" = None, quiet: bool = False, site: "Site | None" = None) -> PopulateResult:
     """Fill *db* with fake rows: *size* small (10 per table), medium (100), large (1000) or a number.
 
     *tables* limits the run (the parents their NOT NULL foreign keys need are
@@ -86,8 +87,8 @@ def populate(db: str, size: str | int = "small", *, seed: int | None = None,
     names = _table_names(tables)
     locale = _check_locale(locale or DEFAULT_LOCALE)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    config = config or load_config()
-    address = resolve_server(config)
+    config = site.config if site is not None else (config or load_config())
+    address = site.address if site is not None else resolve_server(config)  # a Site resolved it already
     reporter = choose_reporter(quiet)
     conn = connect(address, db)
     try:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..errors import DevshellError, UsageError
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ..site import Site
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 RENDERED_SUFFIX = ".tmpl"
@@ -86,7 +86,7 @@ def find_template(template: str | Path) -> tuple[str, Path, tuple[tuple[str, str
 
 def default_context(name: str, **extra: Any) -> dict[str, Any]:
     """What every template sees: ``name``, ``title``, ``class_name``, ``year``, ``devshell_version``."""
-    from .. import __version__
+    from ..version import __version__
 
     words = [word for word in name.split("_") if word]
     return {"name": name, "title": " ".join(word.capitalize() for word in words) or name,
@@ -121,7 +121,7 @@ def plan_files(folder: Path, context: Mapping[str, Any]) -> dict[PurePosixPath, 
             else:
                 content = source.read_bytes()
         except jinja2.TemplateError as exc:
-            line = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+            line = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) and exc.lineno else ""
             raise DevshellError(f"{where}{line}: {exc.message or exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise DevshellError(f"{where}: cannot be read: {exc}") from None
@@ -158,27 +158,24 @@ def render_into(template: str | Path, target: Path, context: Mapping[str, Any], 
     return sorted(planned)
 
 
-def check_not_on_path(name: str, config: "Config") -> None:
+def check_not_on_path(name: str, site: "Site") -> None:
     """Refuse a name that a module on the addons path already has."""
-    from ..modules import addons_paths, discover_modules
-
-    found = discover_modules(addons_paths(config)).get(name)
+    found = site.modules.get(name)
     if found is not None:
         raise UsageError(f"a module named {name!r} already exists at {found.path}: choose another name")
 
 
 def scaffold(name: str, dest: str | Path = ".", template: str | Path = "module", *, force: bool = False,
-             config: "Config | None" = None, context: Mapping[str, Any] | None = None) -> ScaffoldResult:
+             site: "Site | None" = None, context: Mapping[str, Any] | None = None) -> ScaffoldResult:
     """Create ``DEST/NAME`` from *template* (``module``, ``project``, ``demo`` or a folder).
 
     The name must be a valid module name that no module on the addons path
-    already has; existing files are left alone unless *force*.
+    already has (*site*: default the cwd's); existing files are left alone unless *force*.
     """
-    from ..config import load_config
+    from ..site import Site
 
     validate_name(name)
-    config = config or load_config()
-    check_not_on_path(name, config)
+    check_not_on_path(name, Site.of(site))
     label, _folder, _includes = find_template(template)
     target = (Path(dest).expanduser() / name).absolute()
     if target.exists() and not target.is_dir():

@@ -1,4 +1,9 @@
-"""The application server: WSGI dispatch (``Root``), the servers of each mode and their factory.
+"""The application server, by concern: the WSGI application, the modes that serve it, background servers.
+
+- :mod:`.web`: the WSGI application (``Root``), its routes, sessions and databases, deploy;
+- :mod:`.modes`: threaded, gevent, the prefork master and its children, and their factory;
+- :mod:`.background`: ``devshell.start_server()`` and its handles (notebooks, the shell);
+- :mod:`.proxy_config`: ``--print-proxy-config``.
 
 Nothing heavy is imported here; ``make_server`` imports the mode it is asked for.
 """
@@ -9,21 +14,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY = {
-    "Root": "devshell.server.app",
-    "Server": "devshell.server.base",
-    "make_server": "devshell.server.base",
-    "MODES": "devshell.server.base",
-    "Bus": "devshell.server.bus",
-    "CronControl": "devshell.server.cron",
+    "Root": "devshell.server.web.application",
+    "Server": "devshell.server.modes.server",
+    "make_server": "devshell.server.modes.factory",
 }
 
 __all__ = list(_LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .app import Root as Root
-    from .base import MODES as MODES, Server as Server, make_server as make_server
-    from .bus import Bus as Bus
-    from .cron import CronControl as CronControl
+    from .modes.factory import make_server as make_server
+    from .modes.server import Server as Server
+    from .web.application import Root as Root
 
 
 def __getattr__(name: str) -> Any:
