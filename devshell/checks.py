@@ -111,10 +111,9 @@ class Pidfile:
 
     def create(self, pid: int | None = None) -> None:
         pid = os.getpid() if pid is None else pid
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DevshellError(f"cannot create the pidfile folder {self.path.parent}: {exc.strerror}") from None
+        if not self.path.parent.is_dir():  # a typo must not make folders (as root, anywhere): refuse it
+            raise UsageError(f"cannot write the pidfile {self.path}: the folder {self.path.parent} does not exist "
+                             "(create it first, or choose another --pidfile)")
         for _attempt in range(2):
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

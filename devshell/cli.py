@@ -18,6 +18,7 @@ from .version import __version__
 from .checks import process_defaults
 from .console import warn
 from .errors import DevshellError
+from .interrupts import EXIT_TERMINATED, Terminated
 
 PLUGIN_GROUP = "devshell.commands"
 
@@ -43,7 +44,13 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
                "Upload a module to a running server, which installs it and makes every server load it."),
     "start": ("devshell.commands.start:start_command",
               "Quick start: database, modules and server for the project here (--demo: a demo project)."),
+    "modules": ("devshell.commands.modules:modules_command",
+                "List the modules on the addons path (with -d: which are installed, at which version)."),
+    "routes": ("devshell.commands.routes:routes_command",
+               "List every HTTP route with its methods, auth and module (with -d: those served there)."),
 }
+#: the command that server flags given without a command run (seed: ``odoo-bin --http-port 8080``)
+DEFAULT_COMMAND = "server"
 
 #: set once here: every command inherits them from the root context (-h and --help everywhere)
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -99,6 +106,40 @@ class DevshellGroup(click.Group):
         self.commands[cmd_name] = command
         return command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._default_command_for_flags(ctx, args))
+
+    def _default_command_for_flags(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``devshell --http-port 8080``: server flags before any command run the server command.
+
+        Only flags the server command knows are redirected: a typo still gets the
+        group's own "no such option" error. The server command is imported only
+        when the first argument is an option the group does not have.
+        """
+        own = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
+        index = 0
+        while index < len(args) and args[index] in own:  # root flags (--debug) may come first
+            index += 1
+        if index == len(args) or not args[index].startswith("-") or args[index] == "--":
+            return args
+        server = self.get_command(ctx, DEFAULT_COMMAND)
+        if server is None:
+            return args
+        known = {name for param in server.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
+        if args[index].split("=", 1)[0] not in known:
+            return args
+        return [*args[:index], DEFAULT_COMMAND, *args[index:]]
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                           list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and not ctx.resilient_parsing and self.get_command(ctx, name) is None:
+            import difflib  # only on this path: a misspelt command
+
+            closest = difflib.get_close_matches(name, self.list_commands(ctx), n=1)  # shel: shell, not help
+            raise click.exceptions.NoSuchCommand(name, possibilities=closest, ctx=ctx)
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
@@ -126,7 +167,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug  # read back by main() when a DevshellError reaches it
     if ctx.invoked_subcommand is None:
-        default = ctx.command.get_command(ctx, "server") if isinstance(ctx.command, click.Group) else None
+        default = ctx.command.get_command(ctx, DEFAULT_COMMAND) if isinstance(ctx.command, click.Group) else None
         if default is None:  # the server command is not part of this build yet
             click.echo(ctx.get_help())
             return
@@ -176,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
         if state.get("debug"):
             raise
         _fail(exc.message, exc.exit_code)
+    except Terminated:
+        _fail("terminated by SIGTERM (what was half done is undone)", EXIT_TERMINATED)
     except KeyboardInterrupt:
         click.echo("", err=True)
         sys.exit(130)

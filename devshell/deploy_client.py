@@ -3,8 +3,8 @@
 The zip holds what git would commit (``.gitignore`` honoured) minus ``__pycache__``
 and compiled files; symbolic links are refused (the server would refuse them
 too). The client logs in (``POST /web/login``), then posts the zip to
-``/devshell/deploy``; the server installs it and every server sharing the
-database loads it. HTTPS certificates are verified unless *insecure*.
+``/devshell/deploy`` with the server's deploy password; the server installs it
+and every server sharing the database loads it. HTTPS certificates are verified unless *insecure*.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import http.client
 import io
 import json
 import os
+import re
 import secrets
 import ssl
 import urllib.parse
@@ -92,13 +93,31 @@ def pack_module(path: str | Path) -> PackedModule:
     return PackedModule(root.name, manifest.version, root, data, [p.as_posix() for p in files])
 
 
+_HOST = re.compile(r"[\w.~-]+|[0-9A-Fa-f:.]+(%[\w.-]+)?")  #: a name, an IPv4 address, or an IPv6 one (brackets off)
+
+
+def parse_url(url: str) -> urllib.parse.SplitResult:
+    """*url* split (``http://`` assumed without a scheme), or a usage error saying what is wrong with it."""
+    try:
+        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        port, host = parsed.port, parsed.hostname  # both raise ValueError on a bad port or IPv6 literal
+    except ValueError as exc:
+        raise UsageError(f"{url!r} is not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise UsageError(f"{url!r} is not an http:// or https:// URL")
+    if not host or not _HOST.fullmatch(host):
+        raise UsageError(f"{url!r} names no valid host (e.g. http://127.0.0.1:8069)")
+    if port == 0:
+        raise UsageError(f"{url!r}: port 0 is not a server's port")
+    return parsed
+
+
 class Client:
     """Just enough HTTP for deploy: one connection, cookies kept, JSON errors turned into one line."""
 
     def __init__(self, url: str, *, insecure: bool = False, timeout: float = 300.0) -> None:
-        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise UsageError(f"{url!r} is not an http:// or https:// URL")
+        parsed = parse_url(url)
+        assert parsed.hostname is not None
         self.url = url
         self.prefix = parsed.path.rstrip("/")
         self.cookies: dict[str, str] = {}
@@ -165,14 +184,17 @@ def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def upload(packed: PackedModule, url: str, db: str, login: str, password: str, *, force: bool = False,
-           insecure: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def upload(packed: PackedModule, url: str, db: str, login: str, password: str, *, deploy_password: str,
+           force: bool = False, insecure: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Log in on *db* at *url* and upload *packed*; the server's answer (module, version, action…).
 
-    *progress* is told how many bytes of the upload went out, as they go.
+    Two keys: *login*'s *password* (an administrator of *db*) and the server's
+    *deploy_password*. *progress* is told how many bytes of the upload went out, as they go.
     """
     if not password:
         raise UsageError("no password: type it when asked, or set DEVSHELL_PASSWORD")
+    if not deploy_password:
+        raise UsageError("no deploy password: type it when asked, or set DEVSHELL_DEPLOY_PASSWORD")
     client = Client(url, insecure=insecure)
     try:
         status, answer = client.request("/web/login", json.dumps(
@@ -183,8 +205,8 @@ def upload(packed: PackedModule, url: str, db: str, login: str, password: str, *
             raise DevshellError(f"login on {db!r} failed ({status}): {_error_text(answer)}")
         if not (isinstance(answer, dict) and answer.get("is_admin")):
             raise DevshellError(f"user {login!r} is not an administrator of {db!r}: deploy needs an admin")
-        body, content_type = multipart({"db": db, "force": "1" if force else "0"}, f"{packed.name}.zip",
-                                       packed.data)
+        fields = {"db": db, "force": "1" if force else "0", "deploy_password": deploy_password}
+        body, content_type = multipart(fields, f"{packed.name}.zip", packed.data)
         status, answer = client.request("/devshell/deploy", body, content_type, progress)
     finally:
         client.close()
@@ -195,7 +217,8 @@ def upload(packed: PackedModule, url: str, db: str, login: str, password: str, *
     return answer
 
 
-def deploy(path: str | Path, url: str, db: str, login: str, password: str, *, force: bool = False,
-           insecure: bool = False) -> dict[str, Any]:
+def deploy(path: str | Path, url: str, db: str, login: str, password: str, *, deploy_password: str,
+           force: bool = False, insecure: bool = False) -> dict[str, Any]:
     """Zip the module at *path* and upload it (see :func:`upload`)."""
-    return upload(pack_module(path), url, db, login, password, force=force, insecure=insecure)
+    return upload(pack_module(path), url, db, login, password, deploy_password=deploy_password, force=force,
+                  insecure=insecure)

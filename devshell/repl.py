@@ -1,9 +1,12 @@
 """The shell: an environment-bound namespace, run as code, a script, stdin or an interactive REPL.
 
 Transactions follow one rule whatever the form: the work is rolled back at the
-end unless ``--commit`` was given (or the user called ``env.commit()``); with
-``--commit``, an exception rolls back and the exit code is 1. Nothing here binds
-a port or starts cron. The ``-c``, script and stdin forms import no REPL library.
+end unless ``--commit`` was given (or the user called ``env.commit()``), and
+uncommitted writes thrown away are reported; with ``--commit``, an exception
+rolls back and the exit code is 1. In a REPL each statement runs under a
+savepoint (:mod:`.repl_savepoints`). ``--shell-file`` files (and, in a REPL,
+``$PYTHONSTARTUP``) run in the namespace first. Nothing here binds a port or
+starts cron. The ``-c``, script and stdin forms import no REPL library.
 """
 
 from __future__ import annotations
@@ -49,26 +52,30 @@ def choose_interface(requested: str | None) -> str:
 
 
 def run_shell(site: "Site", *, code: str | None = None, script: str | None = None, args: Sequence[str] = (),
-              commit: bool = False, log_sql: bool = False) -> int:
+              commit: bool = False, log_sql: bool = False, shell_files: Sequence[str] = ()) -> int:
     """``devshell shell``: run *code*, *script* (``-`` or piped stdin) or a REPL on *site*'s database.
 
     The database name is checked first, so a forgotten ``-d`` fails at once,
     before any cluster is started; an interactive REPL is checked before
-    connecting. Returns the exit code (see :meth:`Shell.finish`).
+    connecting. Returns the exit code (see :meth:`Shell.finish`). *log_sql* (or
+    the ``log_sql`` setting) echoes the statements run once the namespace is built.
     """
     db = site.require_database()
+    for path in shell_files:
+        if not os.path.isfile(path):
+            raise UsageError(f"--shell-file {path}: no such file")
     if code is None and script is None and not sys.stdin.isatty():
         script = "-"
     interface = None
     if code is None and script is None:
         interface = choose_interface(site.config["shell_interface"])
-    if log_sql:
-        log_sql_to_stderr()
     from .orm import connect
 
     env = connect(db, config=site.config, address=site.address)
     try:
-        shell = Shell(env, commit=commit, server=site.address.describe(), site=site)
+        shell = Shell(env, commit=commit, server=site.address.describe(), site=site, shell_files=list(shell_files))
+        if log_sql or site.config["log_sql"]:
+            env.log_sql(True)  # after the namespace: devshell's own startup queries are not echoed
         if code is not None:
             return shell.run_code(code, "<string>", ["-c", *([script] if script else []), *args])
         if script == "-":
@@ -79,19 +86,6 @@ def run_shell(site: "Site", *, code: str | None = None, script: str | None = Non
         return shell.interact(interface, history_folder(site.config.data_dir))
     finally:
         env.close()
-
-
-def log_sql_to_stderr() -> None:
-    """Echo every SQL statement with its duration on stderr (``--log-sql``)."""
-    import logging
-
-    from .orm.cursor import SQL_LOGGER
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("SQL %(message)s"))
-    sql_logger = logging.getLogger(SQL_LOGGER)
-    sql_logger.addHandler(handler)
-    sql_logger.setLevel(logging.DEBUG)
 
 
 def build_namespace(env: "Environment", site: "Site | None" = None) -> dict[str, Any]:
@@ -122,22 +116,6 @@ def _module_context(env: "Environment", site: "Site | None") -> dict[str, Any]:
     return shell_context_for(env, list(installed), addons=site.addons if site is not None else None)
 
 
-def banner(env: "Environment", namespace: dict[str, Any], commit: bool, server: str = "") -> str:
-    models = env.registry.models
-    model_names = [name for name in namespace if name in models]
-    shown = ", ".join(model_names[:12]) + (", …" if len(model_names) > 12 else "")
-    rule = "committed at exit (--commit)" if commit else "rolled back at exit unless you call env.commit()"
-    extra = sorted(set(namespace) - set(model_names) - {"env", "cr", "devshell", "server", "__name__"})
-    lines = [
-        f"devshell shell on database {env.db!r}" + (f" ({server})" if server else ""),
-        f"  env, cr, devshell, server(); {len(models)} models" + (f": {shown}" if shown else ""),
-    ]
-    if extra:
-        lines.append("  from modules: " + ", ".join(extra))
-    lines.append(f"  transaction: {rule}")
-    return "\n".join(lines)
-
-
 @dataclass
 class Shell:
     """One shell run: an environment, its namespace and the transaction rule."""
@@ -147,6 +125,7 @@ class Shell:
     server: str = ""
     namespace: dict[str, Any] = field(default_factory=dict)
     site: "Site | None" = None
+    shell_files: list[str] = field(default_factory=list)  #: ``--shell-file``: run in the namespace first
 
     def __post_init__(self) -> None:
         if not self.namespace:
@@ -158,6 +137,8 @@ class Shell:
         saved_argv = sys.argv
         sys.argv = argv if argv is not None else [filename]
         try:
+            for path in self.shell_files:
+                exec(compile(Path(path).read_text(), path, "exec"), self.namespace)
             code = compile(source, filename, "exec")
             exec(code, self.namespace)
         except SystemExit as exc:
@@ -190,55 +171,33 @@ class Shell:
             return 0
         pending = self.env.pending_writes
         self.env.rollback()
-        if pending and interactive:
-            warn(f"{pending} uncommitted statement{'s' if pending != 1 else ''} rolled back "
-                 "(call env.commit() or start the shell with --commit to keep them)")
+        if pending:  # a REPL, -c, a script or stdin alike: writes thrown away are never silent
+            keep = "call env.commit() or start the shell with --commit" if interactive else \
+                "call env.commit() or run it with --commit"
+            warn(f"{pending} uncommitted statement{'s' if pending != 1 else ''} rolled back ({keep} to keep them)")
         return 0
 
     # -- interactive ---------------------------------------------------------------------
     def interact(self, interface: str, history_dir: Path | None) -> int:
-        text = banner(self.env, self.namespace, self.commit, self.server)
+        """$PYTHONSTARTUP and the shell files, the banner, then the REPL until the user leaves."""
+        from . import repl_interfaces
+        from .repl_banner import banner
+        from .repl_savepoints import StatementSavepoints
+
         with _cancel_queries_on_interrupt():
-            starters: dict[str, Callable[[str, Path | None], None]] = {
-                "ipython": self._ipython, "ptpython": self._ptpython, "bpython": self._bpython,
-                "python": self._python,
+            before = set(self.namespace)
+            savepoints = StatementSavepoints(lambda: self.namespace.get("env"))
+            repl_interfaces.run_startup_files(self.namespace, [*repl_interfaces.python_startup(), *self.shell_files],
+                                              savepoints)
+            text = banner(self.env, self.namespace, self.commit, self.server,
+                          startup_names=[name for name in self.namespace if name not in before],
+                          savepoints=interface != "bpython")
+            starters: dict[str, Callable[[dict[str, Any], str, Path | None], None]] = {
+                "ipython": repl_interfaces.run_ipython, "ptpython": repl_interfaces.run_ptpython,
+                "bpython": repl_interfaces.run_bpython, "python": repl_interfaces.run_python,
             }
-            starters[interface](text, history_dir)
+            starters[interface](self.namespace, text, history_dir)
         return self.finish(failed=False, interactive=True)
-
-    def _ipython(self, text: str, history_dir: Path | None) -> None:
-        from IPython import start_ipython
-        from traitlets.config import Config
-
-        config = Config()
-        config.TerminalInteractiveShell.banner2 = text + "\n"
-        config.InteractiveShellApp.extensions = ["devshell"]  # %%sql, %commit, %rollback, %devshell
-        if history_dir is not None:
-            config.HistoryManager.hist_file = str(history_dir / "ipython_history.sqlite")
-        start_ipython(argv=[], user_ns=self.namespace, config=config)
-
-    def _ptpython(self, text: str, history_dir: Path | None) -> None:
-        from ptpython.repl import embed, run_config
-
-        print(text)
-        history = str(history_dir / "ptpython_history") if history_dir is not None else None
-        embed(globals=self.namespace, locals=self.namespace, configure=run_config, history_filename=history)
-
-    def _bpython(self, text: str, history_dir: Path | None) -> None:
-        import bpython
-
-        bpython.embed(locals_=self.namespace, banner=text)
-
-    def _python(self, text: str, history_dir: Path | None) -> None:
-        import code
-
-        history = history_dir / "python_history" if history_dir is not None else None
-        with _readline(self.namespace, history):
-            startup = os.environ.get("PYTHONSTARTUP")
-            if startup and os.path.isfile(startup):
-                with open(startup) as handle:
-                    exec(compile(handle.read(), startup, "exec"), self.namespace)
-            code.interact(banner=text, local=self.namespace, exitmsg="")
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -248,28 +207,6 @@ def _exit_status(exc: SystemExit) -> int:
         return exc.code
     print(exc.code, file=sys.stderr)
     return 1
-
-
-@contextlib.contextmanager
-def _readline(namespace: dict[str, Any], history: Path | None) -> Iterator[None]:
-    """Tab completion over the namespace and a per-project history for the plain REPL."""
-    try:
-        import readline
-        import rlcompleter
-    except ImportError:  # pragma: no cover - platforms without readline
-        yield
-        return
-    readline.set_completer(rlcompleter.Completer(namespace).complete)
-    readline.parse_and_bind("tab: complete")
-    if history is not None:
-        with contextlib.suppress(OSError):
-            readline.read_history_file(history)
-    try:
-        yield
-    finally:
-        if history is not None:
-            with contextlib.suppress(OSError):
-                readline.write_history_file(history)
 
 
 @contextlib.contextmanager

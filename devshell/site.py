@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 #: the settings that say where the database server is (a change means resolving it again)
 SERVER_SETTINGS = frozenset({"db_host", "db_port", "db_user", "db_password", "db_sslmode", "data_dir", "pg_bindir",
-                             "embedded_os_user"})
+                             "embedded_os_user", "db_direct_host", "db_direct_port"})
 #: the settings that say where modules are found
 ADDONS_SETTINGS = frozenset({"addons_path", "data_dir"})
 

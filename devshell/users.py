@@ -99,3 +99,31 @@ def check_password(cr: Any, login: str, password: str) -> int | None:
         verify_password(password, _DUMMY_HASH)  # spend the same time as for a real login
         return None
     return int(row[0]) if verify_password(password, row[1]) else None
+
+
+# -- the server-level deploy password (the ``deploy_password`` setting) ------------------------------
+
+HASH_PREFIX = "scrypt$"
+
+
+def deploy_password_state(stored: str | None) -> str:
+    """How the ``deploy_password`` setting guards deploy: ``disabled``, ``hash``, ``invalid hash`` or ``plain``."""
+    if not stored:
+        return "disabled"
+    if stored.startswith(HASH_PREFIX):
+        return "hash" if stored.count("$") == 5 else "invalid hash"
+    return "plain"
+
+
+def check_deploy_password(password: str, stored: str | None) -> bool:
+    """True when *password* is the server's deploy password (*stored*: a scrypt hash, or the password itself).
+
+    A hash is never accepted as the password: knowing the configured value is
+    not enough when it is a hash.
+    """
+    state = deploy_password_state(stored)
+    if state in ("disabled", "invalid hash") or not password or stored is None:
+        return False
+    if state == "hash":
+        return verify_password(password, stored)
+    return hmac.compare_digest(password.encode("utf-8"), stored.encode("utf-8"))

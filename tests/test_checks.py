@@ -158,7 +158,7 @@ def dead_pid() -> int:
 
 
 def test_pidfile_created_and_removed(tmp_path: Path) -> None:
-    path = tmp_path / "run" / "server.pid"  # the folder is created too
+    path = tmp_path / "server.pid"
     with Pidfile(path) as pidfile:
         assert path.read_text() == f"{os.getpid()}\n"
         assert pidfile.read() == os.getpid()
@@ -212,5 +212,13 @@ def test_pidfile_removed_when_a_process_exits(tmp_path: Path) -> None:
 def test_pidfile_in_an_unwritable_place_is_one_line(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(DevshellError, match="cannot create the pidfile folder"):
+    with pytest.raises(DevshellError, match="cannot write the pidfile .* does not exist"):
         Pidfile(blocker / "server.pid").create()
+
+
+def test_pidfile_in_a_missing_folder_is_refused_not_created(tmp_path: Path) -> None:
+    """A typo in --pidfile must not make folders (as root: anywhere); issue 14, item 16."""
+    with pytest.raises(DevshellError, match="does not exist") as refused:
+        Pidfile(tmp_path / "nonexistent" / "x.pid").create()
+    assert refused.value.exit_code == 2
+    assert not (tmp_path / "nonexistent").exists()

@@ -146,7 +146,7 @@ def complete(words: str, cword: int, env: dict[str, str] | None = None) -> list[
     full = {"_DEVSHELL_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(cword), **(env or {})}
     result = run_devshell(env=full)
     assert result.returncode == 0, result.stderr
-    return [line.split(",", 1)[1] for line in result.stdout.splitlines()]
+    return [line.split(",", 1)[1] for line in result.stdout.splitlines() if line]  # nothing: one empty line
 
 
 def test_completion_of_commands_and_subcommands() -> None:
@@ -233,3 +233,38 @@ def test_broken_plugin_warns_and_builtins_keep_working(plugin_path: str, broken_
     assert broken.returncode == 2
     assert "broken on purpose" in broken.stderr and "No such command 'broken'" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+# -- daily use: server flags alone, misspelt commands, completion of values ----------------------
+
+def test_server_flags_without_a_command_run_the_server(cluster) -> None:  # type: ignore[no-untyped-def]
+    """Like `odoo-bin --http-port 8080`: server flags given first mean `devshell server`."""
+    import requests
+    from server_process import ServerProcess
+
+    server = ServerProcess(command=[sys.executable, "-m", "devshell", "--debug", "--http-port", "0",
+                                    "--max-cron-threads=0", "--mode", "threaded"])
+    try:
+        server.wait_ready()
+        assert requests.get(server.url + "/web/health", timeout=10).json()["mode"] == "threaded"
+        assert "cron threads: 0" in server.output  # every flag reached the server command
+    finally:
+        server.stop()
+    line = assert_one_line_error(run_devshell("--http-prot", "0"), 2)  # not a server flag: the root's error
+    assert "No such option '--http-prot'" in line and "'devshell -h'" in line
+
+
+@pytest.mark.parametrize("typed, meant", [("shel", "shell"), ("serve", "server"), ("populte", "populate"),
+                                          ("scafold", "scaffold"), ("modles", "modules")])
+def test_misspelt_commands_get_a_suggestion(typed: str, meant: str) -> None:
+    line = assert_one_line_error(run_devshell(typed), 2)
+    assert line == f"devshell: error: No such command '{typed}'. Did you mean '{meant}'? (see 'devshell -h')"
+
+
+def test_completion_of_database_names_and_templates(new_db: str) -> None:  # type: ignore[no-untyped-def]
+    prefix = new_db[:-3]
+    assert new_db in complete(f"devshell shell -d {prefix}", 3)
+    assert new_db in complete(f"devshell db psql --database {prefix}", 4)
+    assert complete("devshell shell -d no_such_prefix_", 3) == []
+    assert complete("devshell scaffold shop -t ", 4) == ["module", "project", "demo"]
+    assert complete("devshell scaffold shop --template p", 4) == ["project"]

@@ -70,8 +70,9 @@ def test_create_list_drop(address: ServerAddress, cleanup: list[str]) -> None:
     listed = run_devshell("db", "list")
     assert name in listed.stdout.splitlines()
     assert "postgres" not in listed.stdout.splitlines()  # the maintenance db is not listed
-    long = {line.split("\t")[0]: line.split("\t")[1:] for line in run_devshell("db", "list", "-l").stdout.splitlines()}
-    assert long[name][0] == "devshell" and int(long[name][1]) > 0
+    # -l: a header, then name, owner and a human size (tests/test_db_clients.py checks the format itself)
+    long = {line.split()[0]: line.split()[1:] for line in run_devshell("db", "list", "-l").stdout.splitlines()[1:]}
+    assert long[name][0] == "devshell" and float(long[name][1]) > 0
 
     assert "already exists" in assert_one_line_error(run_devshell("db", "create", "-d", name), 1)
     dropped = run_devshell("db", "drop", "-d", name)

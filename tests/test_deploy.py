@@ -24,6 +24,7 @@ from server_process import ServerProcess
 
 ADMIN_PASSWORD = "deploy-admin-pw"
 READER_PASSWORD = "reader-pw"
+DEPLOY_PASSWORD = "server-deploy-pw"  #: the servers below hold its hash in their deploy_password setting
 ROUTE_MODULE = '''from devshell import addon
 
 
@@ -56,9 +57,12 @@ def db(address: Any) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def machines(cluster: Any, db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[ServerProcess, Path]]]:
     """Two servers on one database server, each with its own data dir (two machines)."""
+    from devshell.users import hash_password
+
     tcp = cluster.address(tcp=True)
     database_server = {"DEVSHELL_DB_HOST": tcp.host, "DEVSHELL_DB_PORT": str(tcp.port),
-                       "DEVSHELL_DB_USER": tcp.user, "DEVSHELL_DB_PASSWORD": tcp.password}
+                       "DEVSHELL_DB_USER": tcp.user, "DEVSHELL_DB_PASSWORD": tcp.password,
+                       "DEVSHELL_DEPLOY_PASSWORD": hash_password(DEPLOY_PASSWORD)}
     started: list[tuple[ServerProcess, Path]] = []
     try:
         for label in ("a", "b"):
@@ -86,9 +90,9 @@ def write_module(root: Path, name: str, version: str = "1.0", text: str = "v1", 
 
 
 def deploy_cli(path: Path, url: str, db: str, login: str = "admin", password: str = ADMIN_PASSWORD,
-               *extra: str) -> Any:
+               *extra: str, deploy_password: str = DEPLOY_PASSWORD) -> Any:
     return run_devshell("deploy", str(path), url, "-d", db, "--login", login, *extra,
-                        env={"DEVSHELL_PASSWORD": password})
+                        env={"DEVSHELL_PASSWORD": password, "DEVSHELL_DEPLOY_PASSWORD": deploy_password})
 
 
 def get_json(url: str, timeout: float = 20) -> Any:
@@ -130,9 +134,11 @@ def zipped(entries: dict[str, bytes], modes: dict[str, int] | None = None) -> by
     return buffer.getvalue()
 
 
-def post_archive(http: requests.Session, server: ServerProcess, db: str, data: bytes) -> requests.Response:
-    return http.post(server.url + "/devshell/deploy", files={"file": ("module.zip", data)}, data={"db": db},
-                     headers={"Accept": "application/json"})
+def post_archive(http: requests.Session, server: ServerProcess, db: str, data: bytes,
+                 deploy_password: str | None = DEPLOY_PASSWORD, **headers: str) -> requests.Response:
+    fields = {"db": db} if deploy_password is None else {"db": db, "deploy_password": deploy_password}
+    return http.post(server.url + "/devshell/deploy", files={"file": ("module.zip", data)}, data=fields,
+                     headers={"Accept": "application/json", **headers})
 
 
 def test_deploy_installs_stores_and_every_server_serves_it(tmp_path: Path, address: Any, db: str,
@@ -264,6 +270,124 @@ def test_client_refuses_symlinks_and_non_modules(tmp_path: Path, db: str,
     assert result.returncode == 2 and "is not a module" in result.stderr
     unreachable = deploy_cli(write_module(tmp_path, "lonely"), "http://127.0.0.1:9", db)
     assert unreachable.returncode == 1 and "cannot reach http://127.0.0.1:9" in unreachable.stderr
+
+
+# -- issue 14: the server-level deploy password, cross-site posts, archives whose records lie -----------
+
+EVIL_MODULE = """import pathlib
+
+import devshell
+
+env = devshell.connect({beta!r})  # another tenant's database, from code an admin of alpha deployed
+env.cr.execute("SELECT login, password_hash FROM devshell_user")
+pathlib.Path({loot!r}).write_text(repr(env.cr.fetchall()))
+env.close()
+"""
+
+
+def evil_module(root: Path, name: str, beta: str, loot: Path) -> Path:
+    folder = root / name
+    folder.mkdir()
+    (folder / "__manifest__.py").write_bytes(MANIFEST)
+    (folder / "__init__.py").write_text(EVIL_MODULE.format(beta=beta, loot=str(loot)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tenants(address: Any) -> Iterator[tuple[str, str]]:
+    """Two databases with an admin each, named like host labels for ``--dbfilter '^%d$'``."""
+    from devshell.config import load_config
+    from devshell.db.admin import drop_database
+    from devshell.modules import init_database
+
+    suffix = unique_name("").strip("_")
+    names = (f"alpha{suffix}", f"beta{suffix}")
+    for name in names:
+        init_database(load_config(), name, [], admin_password=ADMIN_PASSWORD)
+    yield names
+    for name in names:
+        drop_database(address, name, missing_ok=True)
+
+
+def test_a_database_admin_cannot_deploy_code_into_every_database(tmp_path: Path, address: Any, db: str,
+                                                                 tenants: tuple[str, str],
+                                                                 machines: list[tuple[ServerProcess, Path]]) -> None:
+    from devshell.deploy_client import pack_module
+
+    alpha, beta = tenants
+    loot = tmp_path / "loot.txt"
+    folder = evil_module(tmp_path, "evil_cross", beta, loot)
+    data = pack_module(folder).data
+    # the issue's attack: alpha's admin, on a server whose dbfilter gives each tenant its own host
+    server = ServerProcess("--dbfilter", "^%d$")  # no deploy_password: deploy is disabled
+    try:
+        server.wait_ready()
+        server.wait_for_line("deploy: disabled")
+        host = {"Host": f"{alpha}.example.test:{server.url.rsplit(':', 1)[1]}"}
+        tenant_admin = requests.Session()
+        assert tenant_admin.post(server.url + "/web/login", json={"login": "admin", "password": ADMIN_PASSWORD},
+                                 headers=host).json()["is_admin"] is True
+        for guess in (None, "admin", ADMIN_PASSWORD):
+            refused = post_archive(tenant_admin, server, alpha, data, deploy_password=guess, **host)
+            assert refused.status_code == 403, refused.text
+            assert "deploy is disabled on this server" in refused.json()["error"]["message"]
+    finally:
+        server.stop()
+    assert_nothing_written(address, alpha, "evil_cross", [])
+    # where deploy is enabled, a database admin without the server's deploy password is refused the same way
+    (a, _a_dir), _b = machines
+    for guess in (None, "", ADMIN_PASSWORD):
+        refused = post_archive(admin_session(a, db), a, db, data, deploy_password=guess)
+        assert refused.status_code == 403, refused.text
+        assert "wrong deploy password" in refused.json()["error"]["message"]
+    cli = deploy_cli(folder, a.url, db, deploy_password="a guess")
+    assert cli.returncode == 1 and "wrong deploy password" in cli.stderr and "Traceback" not in cli.stderr
+    assert_nothing_written(address, db, "evil_cross", machines)
+    assert not loot.exists(), "the deployed code ran and read the other database"
+
+
+def test_a_cross_site_deploy_is_refused(tmp_path: Path, address: Any, db: str,
+                                        machines: list[tuple[ServerProcess, Path]]) -> None:
+    from devshell.deploy_client import pack_module
+
+    (a, _a_dir), _b = machines
+    data = pack_module(write_module(tmp_path, "csrf_dep")).data
+    admin = admin_session(a, db)
+    for _attempt in range(2):  # the issue's replay was answered 200 as well
+        response = post_archive(admin, a, db, data, **{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"})
+        assert response.status_code == 403, response.text
+        assert "cross-site request refused" in response.json()["error"]["message"]
+    assert_nothing_written(address, db, "csrf_dep", machines)
+
+
+def crc_error_archive() -> bytes:
+    body = b"x = 1\n" * 20
+    return zipped({"evil_crc/__manifest__.py": MANIFEST, "evil_crc/__init__.py": body}).replace(
+        body, b"y" + body[1:], 1)  # stored as is: one changed byte, same recorded CRC
+
+
+def understated_archive() -> bytes:
+    import struct
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("evil_size/__manifest__.py", MANIFEST)
+        archive.writestr("evil_size/__init__.py", b"# padding\n" * 10_000)
+    data = bytearray(buffer.getvalue())
+    central = data.rindex(b"evil_size/__init__.py") - 46  # the name's last copy is in the central directory
+    assert data[central:central + 4] == b"PK\x01\x02"
+    struct.pack_into("<I", data, central + 24, 10)  # "10 bytes unpacked"
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name, archive", [("evil_crc", crc_error_archive), ("evil_size", understated_archive)])
+def test_archives_whose_records_lie_are_refused(address: Any, db: str, machines: list[tuple[ServerProcess, Path]],
+                                                name: str, archive: Any) -> None:
+    (a, _a_dir), _b = machines
+    response = post_archive(admin_session(a, db), a, db, archive())
+    assert response.status_code == 400, response.text
+    assert "cannot be unpacked" in response.json()["error"]["message"]
+    assert_nothing_written(address, db, name, machines)
 
 
 @pytest.fixture

@@ -65,7 +65,9 @@ def test_server_status_and_a_second_start(cluster: EmbeddedCluster) -> None:
     status = cluster.status()
     result = run_devshell("db", "server", "status")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"embedded PostgreSQL: running, pid {status.pid}, port {status.port} ({cluster.root})"
+    assert result.stdout.splitlines() == [
+        f"embedded PostgreSQL: running, pid {status.pid}, port {status.port} ({cluster.root})",
+        f"socket: {cluster.socket_dir}", f"port: {status.port}", "user: devshell"]
     line = assert_one_line_error(run_devshell("db", "server", "start"), 1)
     assert "already running" in line and str(status.pid) in line
     assert cluster.status() == status  # untouched

@@ -250,3 +250,41 @@ def test_parameters_outside_literals_identifiers_and_comments() -> None:
     assert bind_parameters("SELECT '50%', 1::text", namespace) == ("SELECT '50%', 1::text", None)
     with pytest.raises(UsageError, match="no variable 'missing' for the parameter :missing"):
         bind_parameters("SELECT :missing", namespace)
+
+
+# -- daily use: lazy %%sql, completion, the SQL echo, a savepoint per cell, tables -------------------------
+
+def test_sql_cells_fetch_lazily_complete_names_echo_and_fail_alone(kernel_for: Any, notes_db: str) -> None:
+    kernel = kernel_for(notes_db)
+    assert "SQL echo on" in kernel.run("%devshell sql-log on")[1][0]["text"]
+    status, outputs = kernel.run("%%sql\nSELECT g FROM generate_series(1, 1000000) g")
+    echoed = "".join(out.get("text", "") for out in outputs if out.get("name") == "stderr")
+    assert status == "ok" and 'DECLARE "devshell_sql_cursor" NO SCROLL CURSOR FOR SELECT g' in echoed
+    assert 'FETCH FORWARD 1001 FROM "devshell_sql_cursor"' in echoed  # the autolimit, not a million rows
+    assert "SAVEPOINT" not in echoed  # devshell's own bookkeeping is not echoed
+    html = next(out["data"]["text/html"] for out in outputs if out["type"] == "execute_result")
+    assert "1000 rows fetched, 50 shown; the query has more" in html
+    assert kernel.value("len(_sql), _sql.more, _sql[-1].g") == "(1000, True, 1000)"
+    kernel.value("%devshell sql-log off")
+    status, outputs = kernel.run("%%sql --limit 0 everything <<\nSELECT g FROM generate_series(1, 2500) g")
+    assert status == "ok" and outputs == []
+    assert kernel.value("len(everything), everything.more, int(everything.to_pandas()['g'].sum())") == \
+        "(2500, False, 3126250)"
+
+    def complete(code: str) -> list[str]:
+        kernel.client.complete(code, len(code))
+        return list(kernel.client.get_shell_msg(timeout=30)["content"]["matches"])
+
+    assert complete("%%sql\nSELECT * FROM no") == ["note"]
+    assert "body" not in complete("%%sql\nSELECT bo")  # no table named yet: no column offered
+    assert complete("%%sql\nSELECT * FROM note WHERE bo") == ["body"]
+    assert complete("%%sql\nSELECT note.b") == ["note.body"]
+    assert complete('env["no') and all("note" in match for match in complete('env["no'))
+
+    status, outputs = kernel.run("note.create({'body': 'undone'}); 1 / 0")
+    assert status == "error"
+    assert any("statement rolled back to its savepoint (1 write undone)" in out.get("text", "") for out in outputs)
+    assert kernel.value("env.pending_writes, note.search_count([])") == "(0, 2)"
+    status, outputs = kernel.run("note.search([], order='id')")
+    shown = next(out["data"] for out in outputs if out["type"] == "execute_result")
+    assert "note (2 records)" in shown["text/plain"] and "<td>second</td>" in shown["text/html"]

@@ -165,10 +165,10 @@ def test_db_init_installs_in_dependency_order(address: Any, fresh_name: str) -> 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"created database {fresh_name}"
-    assert lines[1:5] == ["installed base 1.0.0", "installed library_base 1.0", "installed library 1.0",
+    assert lines[1:5] == ["installed base 1.2.0", "installed library_base 1.0", "installed library 1.0",
                           "installed library_extra 1.0"]
     assert "admin password:" not in result.stdout
-    assert recorded(address, fresh_name) == [("base", "1.0.0"), ("library_base", "1.0"), ("library", "1.0"),
+    assert recorded(address, fresh_name) == [("base", "1.2.0"), ("library_base", "1.0"), ("library", "1.0"),
                                              ("library_extra", "1.0")]
     assert BASE_TABLES | {"library_author", "library_book", "library_loan"} <= tables(address, fresh_name)
     assert query(address, fresh_name, "SELECT name, bio FROM library_author WHERE id = 3") == [
@@ -218,7 +218,7 @@ def test_admin_password_from_the_environment(address: Any, fresh_name: str) -> N
     result = run_devshell("db", "init", "-d", fresh_name, env={"DEVSHELL_ADMIN_PASSWORD": "from-env"})
     assert result.returncode == 0, result.stderr
     assert "admin password" not in result.stdout
-    assert recorded(address, fresh_name) == [("base", "1.0.0")]
+    assert recorded(address, fresh_name) == [("base", "1.2.0")]
     conn = connect(address, fresh_name)
     try:
         with conn.cursor() as cr:
@@ -482,6 +482,6 @@ def test_addons_path_entry_that_is_not_a_folder_is_a_usage_error(fresh_name: str
 def test_db_init_takes_the_database_from_the_environment(address: Any, fresh_name: str) -> None:
     result = run_devshell("db", "init", env={"DEVSHELL_DB_NAME": fresh_name, "DEVSHELL_ADMIN_PASSWORD": "pw"})
     assert result.returncode == 0, result.stderr
-    assert recorded(address, fresh_name) == [("base", "1.0.0")]
+    assert recorded(address, fresh_name) == [("base", "1.2.0")]
     missing = run_devshell("db", "init")
     assert "missing the database" in assert_one_line_error(missing, 2)

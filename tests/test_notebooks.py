@@ -67,7 +67,10 @@ def test_long_polling(kernel_name: str, tmp_path: Path) -> None:
     shown = texts(execute("long_polling.ipynb", kernel_name, tmp_path))
     assert any("'message': {'hello': 'from the notebook'}" in text for text in shown)
     assert "['second', 'third']" in shown
-    assert any("(3 rows)" in text for text in shown)
+    # a WebSocket subscribing from `seen` is first sent what it missed, like the poll
+    assert any("'subscribed'" in text and text.endswith("['second', 'third']") for text in shown)
+    assert any("{'hello': 'over a websocket'}" in text for text in shown)  # pushed over the WebSocket
+    assert any("(4 rows)" in text for text in shown)  # the three polled, the one pushed over the WebSocket
     assert any(text.startswith("no servers") for text in shown)
 
 
@@ -79,3 +82,31 @@ def test_notebooks_are_committed_without_outputs(name: str) -> None:
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
+
+
+@pytest.fixture
+def plain_kernel(address, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """ipykernel's own python3 kernel with nothing configured but the embedded default; the scratch
+    databases the notebooks make for themselves are dropped afterwards."""
+    from devshell.db.admin import drop_database
+
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    for name in ("DEVSHELL_DB_NAME", "PGDATABASE"):
+        monkeypatch.delenv(name, raising=False)
+    yield "python3"
+    for scratch in ("devshell_quickstart", "devshell_long_polling"):
+        drop_database(address, scratch, missing_ok=True)
+
+
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "long_polling.ipynb"])
+def test_notebooks_on_a_plain_kernel_use_a_scratch_database(  # type: ignore[no-untyped-def]
+        name: str, plain_kernel: str, address, tmp_path: Path) -> None:
+    from devshell.db.admin import database_exists
+
+    scratch = "devshell_" + name.removesuffix(".ipynb")
+    shown = texts(execute(name, plain_kernel, tmp_path))
+    assert shown[0].startswith(f"created the scratch database {scratch!r} on the embedded server")
+    assert f"connected to {scratch!r}" in shown[0]
+    assert database_exists(address, scratch)
+    again = texts(execute(name, plain_kernel, tmp_path))  # run again: the scratch database is reused
+    assert again[0].startswith(f"connected to {scratch!r}")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_devshell, unique_name
+from conftest import DATA_DIR, FIXTURES, run_devshell, unique_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,12 +84,57 @@ def test_scaffolded_module_installs_and_its_test_passes(tmp_path: Path, address)
     finally:
         drop_database(address, db, missing_ok=True)
 
-    # the generated test, run the way a user runs it: pytest in a child process
-    test_file = addons / "reading_list" / "tests" / "test_reading_list.py"
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=240, env=dict(os.environ))
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "3 passed" in run.stdout
+
+def test_scaffolded_module_test_uses_the_project_data_dir_and_stops_its_server() -> None:
+    """The generated test, run the way a user runs it (pytest in a child process, from the project folder,
+    nothing configured): its embedded server lives in the project's data dir, not in the module's folder,
+    and is stopped after the tests that started it."""
+    from devshell.db.embedded import EmbeddedCluster
+
+    project = Path(tempfile.mkdtemp(prefix="project-", dir=DATA_DIR.parent))  # reachable by the cluster's account
+    os.chmod(project, 0o755)
+    cluster = EmbeddedCluster(project / ".devshell")
+    try:
+        assert run_devshell("scaffold", "reading_list", "addons", cwd=project).returncode == 0
+        module = project / "addons" / "reading_list"
+        env = {name: value for name, value in os.environ.items() if name != "DEVSHELL_DATA_DIR"}
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              str(module / "tests" / "test_reading_list.py")],
+                             cwd=project, capture_output=True, text=True, timeout=240, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "3 passed" in run.stdout
+        assert cluster.initialized and not cluster.status().running  # the project's, stopped again
+        assert not (module / ".devshell").exists()
+    finally:
+        if cluster.status().running:
+            cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+        shutil.rmtree(project, ignore_errors=True)
+
+
+def test_scaffold_outside_the_addons_path_says_how_to_add_it(tmp_path: Path, address) -> None:  # type: ignore[no-untyped-def]
+    from devshell.db.admin import drop_database
+
+    created = run_devshell("scaffold", "my_mod", "addons/", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    hint = created.stdout.splitlines()[-1]
+    assert hint.startswith(f"{tmp_path / 'addons'} is not on the addons path")
+    assert hint.endswith('pass --addons-path addons, or add addons_path = ["addons"] to devshell.toml')
+
+    db = unique_name("hint")
+    line = one_line_error(run_devshell("db", "init", "-d", db, "-i", "my_mod", cwd=tmp_path), 2)
+    assert "module 'my_mod' is not on the addons path" in line
+    assert line.endswith(f"it is in {tmp_path / 'addons'}: pass --addons-path addons, or add "
+                         'addons_path = ["addons"] to devshell.toml')
+    (tmp_path / "devshell.toml").write_text('addons_path = ["addons"]\n')  # the advice, followed
+    try:
+        init = run_devshell("db", "init", "-d", db, "-i", "my_mod", "--admin-password", "pw", cwd=tmp_path)
+        assert init.returncode == 0, init.stderr
+        assert "installed my_mod 0.1.0" in init.stdout.splitlines()
+    finally:
+        drop_database(address, db, missing_ok=True)
+    again = run_devshell("scaffold", "second", "addons", cwd=tmp_path)  # now on the path: no advice
+    assert again.returncode == 0 and "not on the addons path" not in again.stdout
 
 
 def test_demo_module_test_passes(tmp_path: Path) -> None:

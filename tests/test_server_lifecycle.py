@@ -85,6 +85,7 @@ def test_a_second_signal_forces_the_stop(db: str) -> None:
 
 def test_pidfile_refuses_a_second_server(db: str, tmp_path: Path) -> None:
     pidfile = tmp_path / "run" / "devshell.pid"
+    pidfile.parent.mkdir()  # a pidfile's folder must exist (a typo must not create folders: issue 14)
     first = ServerProcess("-d", db, "--pidfile", str(pidfile)).wait_ready()
     try:
         assert pidfile.read_text().strip() == str(first.proc.pid)

@@ -124,3 +124,16 @@ def test_a_poll_through_nginx_receives_a_bus_message(proxy: str, server: ServerP
     response = got[0]
     assert response.status_code == 200 and [m["message"] for m in response.json()] == [{"via": "nginx"}]
     assert "X-Devshell-Longpolling-Port" not in response.headers  # a long poll, not an HTTP worker's short one
+
+
+def test_a_websocket_through_nginx_receives_a_bus_message(proxy: str, db: str) -> None:
+    from realtime_client import BusSocket
+
+    channel = f"ngx-{uuid.uuid4().hex[:6]}"
+    client = BusSocket(proxy, db)
+    try:
+        client.subscribe([channel])
+        publish(db, channel, {"via": "nginx", "on": "a websocket"})
+        assert client.receive()["message"] == {"via": "nginx", "on": "a websocket"}
+    finally:
+        client.close()

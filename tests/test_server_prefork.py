@@ -35,8 +35,11 @@ def get(url: str, into: list[Any]) -> threading.Thread:
 
 @pytest.fixture(scope="module")
 def server(db: str) -> Iterator[ServerProcess]:
-    """--workers 2 alone (prefork implied), small limits for the tests below."""
-    server = prefork("-d", db, "--workers", "2", "--limit-time-real", "3", "--limit-time-cpu", "1",
+    """--workers 2 alone (prefork implied), small limits for the tests below.
+
+    The real-time limit leaves the CPU limit room on a loaded machine (1 s of CPU can take several seconds).
+    """
+    server = prefork("-d", db, "--workers", "2", "--limit-time-real", "10", "--limit-time-cpu", "1",
                      "--limit-memory-soft", str(GiB), "--limit-memory-hard", str(4 * GiB), env=DEBUG_LOG)
     try:
         yield server
@@ -51,15 +54,17 @@ def test_workers_alone_imply_prefork(server: ServerProcess) -> None:
     assert result.returncode == 2 and "only prefork mode has" in result.stderr
 
 
-def test_a_poll_on_the_http_port_answers_at_once(server: ServerProcess, db: str) -> None:
+def test_a_poll_on_the_http_port_is_handed_to_the_gevent_process(server: ServerProcess, db: str) -> None:
+    """The HTTP worker passes the connection on (test_websocket.py: such a poll waits like anywhere else)."""
     channel = f"pre-{uuid.uuid4().hex[:6]}"
     publish(db, channel, "before")
-    started_at = time.monotonic()
+    start = len(server.lines)
     response = requests.post(server.url + "/longpolling/poll", json={"channels": [channel], "last": 0,
                                                                      "timeout": 30}, timeout=10)
     assert response.status_code == 200 and [m["message"] for m in response.json()] == ["before"]
-    assert time.monotonic() - started_at < 2  # short poll: a sync worker is never held for 30 s
-    assert response.headers["X-Devshell-Longpolling-Port"] == longpolling_url(server).rsplit(":", 1)[1]
+    assert "X-Devshell-Longpolling-Port" not in response.headers  # what a worker answers when it cannot hand over
+    line = server.wait_for_line(r'(\d+) INFO devshell\.http: \S+ "POST /longpolling/poll HTTP/1.1" 200', start=start)
+    assert int(line.group(1)) == gevent_child(server)
 
 
 def test_the_gevent_process_long_polls(server: ServerProcess, db: str) -> None:
@@ -89,13 +94,13 @@ def test_a_sigkilled_worker_is_replaced(server: ServerProcess) -> None:
 def test_a_request_past_limit_time_real_kills_only_its_worker(server: ServerProcess) -> None:
     start = len(server.lines)
     slow: list[Any] = []
-    thread = get(server.url + "/webtest/slow?seconds=20", slow)
-    server.wait_for_line("webtest slow: sleeping 20", start=start)
+    thread = get(server.url + "/webtest/slow?seconds=30", slow)
+    server.wait_for_line("webtest slow: sleeping 30", start=start)
     assert requests.get(server.url + "/webtest/hello", timeout=5).text == "hello"  # the other worker
-    thread.join(15)
+    thread.join(25)
     assert slow[0].status_code == 503
     assert "limit_time_real" in slow[0].text
-    server.wait_for_line(r"GET /webtest/slow\?seconds=20 ran for more than limit_time_real \(3 s\)", start=start)
+    server.wait_for_line(r"GET /webtest/slow\?seconds=30 ran for more than limit_time_real \(10 s\)", start=start)
     eventually(lambda: re.search(r"in slow\n\s+time\.sleep", server.output),  # the stack, dumped before the kill
                message="no stack of the slow request in the log:\n" + server.output)
     eventually(lambda: len(workers(server)) == 2)

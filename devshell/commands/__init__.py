@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import click
 
@@ -25,9 +25,35 @@ def load(ctx: click.Context, **overrides: Any) -> Config:
     return config
 
 
+def complete_databases(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of ``-d``: the databases on the configured server (none when it is not running).
+
+    Completion never starts the embedded cluster, and never fails: whatever goes
+    wrong (no server, no cluster yet, a refused login) just offers nothing.
+    """
+    try:
+        from ..db.clients import database_names
+        from ..db.connection import resolve_server
+
+        names = database_names(resolve_server(load_config(), start=False))
+    except Exception:  # noqa: BLE001 - a completion must not print a traceback into the user's prompt
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
 database_option = click.option(
-    "-d", "--database", "database", metavar="NAME", help="Database to work on."
+    "-d", "--database", "database", metavar="NAME", help="Database to work on.", shell_complete=complete_databases
 )
+
+
+def echo_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, right: Sequence[int] = ()) -> None:
+    """Print rows under a header, in columns two spaces apart (the columns in *right* aligned right)."""
+    table = [tuple(headers), *(tuple(str(cell) for cell in row) for row in rows)]
+    widths = [max(len(row[column]) for row in table) for column in range(len(headers))]
+    for row in table:
+        cells = [cell.rjust(width) if column in right else cell.ljust(width)
+                 for column, (cell, width) in enumerate(zip(row, widths))]
+        click.echo("  ".join(cells).rstrip())
 
 
 def load_site(ctx: click.Context, **overrides: Any) -> "Site":

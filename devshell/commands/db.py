@@ -12,7 +12,7 @@ import click
 from ..console import warn
 from ..errors import UsageError
 from ..errors import require_database
-from . import database_option, load, load_site, names
+from . import database_option, echo_table, load, load_site, names
 
 if TYPE_CHECKING:
     from ..db.connection import ServerAddress
@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 
 
 @click.group("db")
-def db_group() -> None:
+@click.pass_context
+def db_group(ctx: click.Context) -> None:
     """Create, copy, dump and restore databases; run the embedded PostgreSQL server."""
+    from ..interrupts import sigterm_as_interrupt
+
+    ctx.with_resource(sigterm_as_interrupt())  # a killed restore, init or dump cleans up as on Ctrl-C
 
 
 def _one_name(option: str | None, positional: str | None) -> str:
@@ -41,11 +45,53 @@ def list_command(ctx: click.Context, long_format: bool) -> None:
     """List the databases on the server."""
     from ..db.admin import list_databases
 
-    for info in list_databases(_address(ctx)):
-        if long_format:
-            click.echo(f"{info.name}\t{info.owner}\t{info.size}")
-        else:
+    databases = list_databases(_address(ctx))
+    if not long_format:
+        for info in databases:
             click.echo(info.name)
+        return
+    from ..db.clients import human_size
+
+    echo_table(("name", "owner", "size"), [(info.name, info.owner, human_size(info.size)) for info in databases],
+               right=(2,))
+
+
+@db_group.command("psql", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@database_option
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED, metavar="[PSQL ARGS]...")
+@click.pass_context
+def psql_command(ctx: click.Context, database: str | None, psql_args: tuple[str, ...]) -> None:
+    """Run the machine's psql on the database, on devshell's server (embedded or not).
+
+    Everything after the options goes to psql: `devshell db psql -d DB -f dump.sql`,
+    `devshell db psql -d DB -c "select 1"`. Without -d: the configured database,
+    else the maintenance database `postgres`.
+    """
+    from ..db.clients import exec_psql
+
+    site = load_site(ctx, db_name=database)
+    exec_psql(site.address, site.db_name, psql_args, pg_bindir=site.config["pg_bindir"])
+
+
+@db_group.command("url")
+@database_option
+@click.option("--env", "as_env", is_flag=True, help="Print `export PG...=...` lines instead, for eval.")
+@click.pass_context
+def url_command(ctx: click.Context, database: str | None, as_env: bool) -> None:
+    """Print a libpq URI of the database (password included, if any), or PG* variables with --env.
+
+    `psql "$(devshell db url -d DB)"`, or `eval "$(devshell db url -d DB --env)"` and
+    then any libpq program (psql, pg_dump, pgcli) reaches the database by itself.
+    """
+    from ..db.clients import libpq_uri, shell_exports
+
+    site = load_site(ctx, db_name=database)
+    db = site.require_database()
+    if as_env:
+        for line in shell_exports(site.address, db):
+            click.echo(line)
+    else:
+        click.echo(libpq_uri(site.address, db))
 
 
 @db_group.command("create")
@@ -163,6 +209,33 @@ def restore_command(ctx: click.Context, database: str | None, file: str) -> None
     click.echo(f"restored {database}", err=True)
 
 
+@db_group.command("rotate-secret")
+@database_option
+@click.option("--keep-hours", type=click.FloatRange(min=0, max=24 * 365), default=24 * 7, show_default=True,
+              help="How long the old secrets stay accepted at most (a session's lifetime by default; 0 ends every "
+                   "session).")
+@click.pass_context
+def rotate_secret_command(ctx: click.Context, database: str | None, keep_hours: float) -> None:
+    """Make a new secret for the database's session cookies; the old one stays accepted for --keep-hours.
+
+    Every server on the database signs new cookies with the new secret within a
+    minute, and signs a session's cookie again when it is next used.
+    """
+    from ..db.signing_keys import rotate_secret
+
+    site = load_site(ctx, db_name=database)
+    database = site.require_database()
+    if site.config["secret_key"]:
+        warn(f"secret_key is set ({site.config.sources['secret_key']}): servers with it sign cookies with it, "
+             "not with the database's secret")
+    ended = rotate_secret(site.address, database, int(keep_hours * 3600))
+    if ended is None:
+        click.echo(f"made the session secret of {database} (it had none)")
+    else:
+        click.echo(f"rotated the session secret of {database}; the previous one is accepted until "
+                   f"{ended:%Y-%m-%d %H:%M:%S %Z}".rstrip())
+
+
 @db_group.group("server")
 def server_group() -> None:
     """Start, stop or inspect the embedded PostgreSQL server."""
@@ -198,11 +271,16 @@ def server_stop(ctx: click.Context) -> None:
 @server_group.command("status")
 @click.pass_context
 def server_status(ctx: click.Context) -> None:
-    """Say whether the embedded server runs (exit 0) or not (exit 1), and where it lives."""
-    status = _cluster(ctx).status()
+    """Say whether the embedded server runs (exit 0) or not (exit 1), where it lives, its socket, port and user."""
+    cluster = _cluster(ctx)
+    status = cluster.status()
     click.echo(status.describe())
     if not status.running:
         ctx.exit(1)
+    address = cluster.address()
+    click.echo(f"socket: {address.host}")
+    click.echo(f"port: {address.port}")
+    click.echo(f"user: {address.user}")
 
 
 @db_group.command("init")

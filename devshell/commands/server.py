@@ -42,13 +42,15 @@ _count = click.IntRange(min=0)
 @click.option("--allow-root", is_flag=True, default=None, help="Allow running as root on a non-loopback address.")
 @click.option("--print-proxy-config", "proxy", type=click.Choice(PROXIES),
               help="Print a reverse-proxy config for these ports (/longpolling to the gevent port) and exit.")
+@click.option("--upstream", "upstreams", metavar="HOST:PORT,…",
+              help="With --print-proxy-config: balance round robin over these nodes (several machines).")
 @click.pass_context
 def server_command(ctx: click.Context, mode: str | None, database: str | None, http_port: int | None,
                    gevent_port: int | None, http_interface: str | None, workers: int | None,
                    max_cron_threads: int | None, pidfile: str | None, limit_request: int | None,
                    limit_memory_soft: int | None, limit_memory_hard: int | None, limit_time_cpu: int | None,
                    limit_time_real: int | None, dbfilter: str | None, addons_path: str | None, dev: str | None,
-                   allow_root: bool | None, proxy: str | None) -> int:
+                   allow_root: bool | None, proxy: str | None, upstreams: str | None) -> int:
     """Run the HTTP server until SIGINT/SIGTERM (SIGHUP restarts or reloads).
 
     threaded: HTTP threads and cron threads. gevent: greenlets on --gevent-port, for
@@ -65,10 +67,14 @@ def server_command(ctx: click.Context, mode: str | None, database: str | None, h
                   limit_memory_hard=limit_memory_hard, limit_time_cpu=limit_time_cpu,
                   limit_time_real=limit_time_real, dbfilter=dbfilter, addons_path=names(addons_path),
                   dev=names(dev), allow_root=allow_root)
+    if upstreams is not None and proxy is None:
+        from ..errors import UsageError
+
+        raise UsageError("--upstream goes with --print-proxy-config nginx (it names the nodes to balance over)")
     if proxy is not None:
         from ..server.proxy_config import proxy_config
 
-        click.echo(proxy_config(proxy, config), nl=False)
+        click.echo(proxy_config(proxy, config, upstreams), nl=False)
         return 0
     configure_logging(config["log_level"])
     return make_server(config).run()

@@ -14,12 +14,17 @@ from . import database_option, debug_enabled, load_site
               help="REPL to use (default: the first installed of ipython, ptpython, bpython, python).")
 @click.option("-c", "code", metavar="CODE", help="Run CODE in the shell's namespace and exit.")
 @click.option("--commit", is_flag=True, help="Commit at the end (a failing script rolls back and exits 1).")
-@click.option("--log-sql", is_flag=True, help="Log every SQL statement with its duration (also with devshell --debug).")
+@click.option("--log-sql", is_flag=True, default=None,
+              help="Echo each SQL statement with its parameters and duration (at run time: env.log_sql(False)).")
+@click.option("--shell-file", "shell_files", multiple=True, metavar="FILE", type=click.Path(dir_okay=False),
+              help="Run FILE in the namespace before the prompt (or the code); repeatable. A REPL runs "
+                   "$PYTHONSTARTUP first.")
 @click.argument("script", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def shell_command(ctx: click.Context, database: str | None, interface: str | None, code: str | None,
-                  commit: bool, log_sql: bool, script: str | None, args: tuple[str, ...]) -> int:
+                  commit: bool, log_sql: bool | None, shell_files: tuple[str, ...], script: str | None,
+                  args: tuple[str, ...]) -> int:
     """Open a shell bound to a database: `env`, `cr`, `devshell` and one name per table.
 
     Without --commit everything is rolled back at exit, unless you call env.commit().
@@ -27,6 +32,6 @@ def shell_command(ctx: click.Context, database: str | None, interface: str | Non
     """
     from ..repl import run_shell
 
-    site = load_site(ctx, db_name=database, shell_interface=interface)
+    site = load_site(ctx, db_name=database, shell_interface=interface, log_sql=log_sql)
     return run_shell(site, code=code, script=script, args=args, commit=commit,
-                     log_sql=log_sql or debug_enabled(ctx))
+                     log_sql=debug_enabled(ctx), shell_files=shell_files)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +18,9 @@ from typing import IO, TYPE_CHECKING, Callable, Iterator
 
 from ..errors import DatabaseError
 from .connection import MAINTENANCE_DB, ServerAddress, connect, server_version, validate_db_name
+
+#: what the name of a staging database ends with (see .staging), in Python's and PostgreSQL's regex syntax
+STAGING_PATTERN = r"__(restoring|initializing)_[0-9a-f]{8}$"
 
 if TYPE_CHECKING:
     from psycopg2.extensions import cursor as PgCursor
@@ -37,7 +39,8 @@ class DatabaseInfo:
 
 @contextlib.contextmanager
 def _maintenance(address: ServerAddress) -> Iterator["PgCursor"]:
-    conn = connect(address, MAINTENANCE_DB, autocommit=True)
+    """A cursor on the maintenance database of the server itself (never through a pooler: CREATE DATABASE)."""
+    conn = connect(address.direct, MAINTENANCE_DB, autocommit=True)
     try:
         with conn.cursor() as cr:
             yield cr
@@ -58,9 +61,9 @@ def list_databases(address: ServerAddress) -> list[DatabaseInfo]:
                       CASE WHEN has_database_privilege(d.datname, 'CONNECT')
                            THEN pg_database_size(d.datname) ELSE 0 END
                  FROM pg_database d
-                WHERE d.datallowconn AND NOT d.datistemplate AND d.datname <> %s
+                WHERE d.datallowconn AND NOT d.datistemplate AND d.datname <> %s AND d.datname !~ %s
                 ORDER BY d.datname""",
-            (MAINTENANCE_DB,),
+            (MAINTENANCE_DB, STAGING_PATTERN),
         )
         return [DatabaseInfo(*row) for row in cr.fetchall()]
 
@@ -105,6 +108,16 @@ def drop_database(address: ServerAddress, name: str, *, missing_ok: bool = False
     return True
 
 
+def rename_database(address: ServerAddress, old: str, new: str) -> None:
+    """Rename *old* to *new* (which must not exist; nobody may be connected to *old*)."""
+    from psycopg2 import sql
+
+    validate_db_name(new)
+    with _maintenance(address) as cr:
+        _execute_admin(cr, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)),
+                       new)
+
+
 def copy_database(address: ServerAddress, source: str, target: str) -> None:
     """Copy *source* to a new database *target* (a template copy: one atomic server-side step)."""
     create_database(address, target, template=source)
@@ -138,7 +151,7 @@ def _tool(name: str, bindir: str | None) -> str:
 
 def _tool_env(address: ServerAddress) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-    env.update(address.libpq_env())
+    env.update(address.direct.libpq_env())  # pg_dump and pg_restore hold a session: never through a pooler
     return env
 
 
@@ -171,6 +184,9 @@ def dump_database(address: ServerAddress, name: str, out: IO[bytes], progress: P
                 written += len(chunk)
                 if progress:
                     progress(len(chunk))
+        except BaseException:
+            proc.kill()  # interrupted (or the output failed): pg_dump may be waiting for a lock
+            raise
         finally:
             proc.stdout.close()
             code = proc.wait()
@@ -182,17 +198,39 @@ def dump_database(address: ServerAddress, name: str, out: IO[bytes], progress: P
 
 def dump_to_file(address: ServerAddress, name: str, path: Path, progress: Progress | None = None,
                  *, bindir: str | None = None) -> int:
-    """Dump into *path* through a temporary file, renamed only once the dump is complete."""
+    """Dump into *path* through ``PATH.part``, renamed only once the dump is complete.
+
+    The dump holds a lock on its ``.part`` file: a ``.part`` nobody holds was left
+    by a killed dump and is taken over (then renamed or removed) by the next one,
+    while one still held means another dump to the same file is running.
+    """
+    import fcntl
+
     partial = path.with_name(path.name + ".part")
     try:
-        with partial.open("wb") as out:
-            size = dump_database(address, name, out, progress, bindir=bindir)
-        partial.replace(path)
+        with open(partial, "ab") as out:
+            try:
+                fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if not _same_file(out.fileno(), partial):  # renamed by a dump that finished meanwhile
+                    raise BlockingIOError
+            except BlockingIOError:
+                raise DatabaseError(f"another dump is writing {path} ({partial} is in use)") from None
+            try:
+                out.truncate(0)
+                size = dump_database(address, name, out, progress, bindir=bindir)
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)  # before the lock goes: no other dump is between
     except OSError as exc:
         raise DatabaseError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        partial.unlink(missing_ok=True)
     return size
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def restore_database(address: ServerAddress, name: str, source: IO[bytes],
@@ -200,44 +238,48 @@ def restore_database(address: ServerAddress, name: str, source: IO[bytes],
     """Restore a custom-format dump into a new database *name*, all or nothing.
 
     The dump goes into a hidden database that is renamed to *name* only after
-    pg_restore succeeded in a single transaction; on failure it is dropped.
+    pg_restore succeeded in a single transaction; on failure or interruption it is
+    dropped, and one left by a killed run is dropped by the next (see :mod:`.staging`).
     """
-    from psycopg2 import sql
+    from .staging import new_database
 
     validate_db_name(name)
+    exists = f"database {name!r} already exists: drop it first or restore under another name"
     if database_exists(address, name):
-        raise DatabaseError(f"database {name!r} already exists: drop it first or restore under another name")
-    staging = f"{name[:40]}__restoring_{secrets.token_hex(4)}"
-    create_database(address, staging)
-    try:
-        with tempfile.TemporaryFile() as errors:
-            proc = subprocess.Popen(
-                [_tool("pg_restore", bindir), "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
-                 "--no-password", "--dbname", _dbname_arg(staging)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=_tool_env(address),
-            )
-            assert proc.stdin is not None
-            try:
-                while chunk := source.read(CHUNK):
-                    proc.stdin.write(chunk)
-                    if progress:
-                        progress(len(chunk))
-            except BrokenPipeError:
-                pass  # pg_restore stopped reading: its exit status and message say why
-            finally:
-                with contextlib.suppress(BrokenPipeError):
-                    proc.stdin.close()
-                code = proc.wait()
-            if code != 0:
-                errors.seek(0)
-                raise DatabaseError(_tool_error("pg_restore", errors.read().decode(errors="replace")))
-        with _maintenance(address) as cr:
-            _execute_admin(cr, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                sql.Identifier(staging), sql.Identifier(name)), name)
-    except BaseException:
-        with contextlib.suppress(DatabaseError):
-            drop_database(address, staging, missing_ok=True)
-        raise
+        raise DatabaseError(exists)
+    with new_database(address, name, "restoring") as staging:
+        if staging is None:  # another run made it meanwhile
+            raise DatabaseError(exists)
+        _restore_into(address, staging, source, progress, bindir)
+
+
+def _restore_into(address: ServerAddress, staging: str, source: IO[bytes], progress: Progress | None,
+                  bindir: str | None) -> None:
+    """pg_restore of *source* into the empty database *staging*, in one transaction, streamed."""
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [_tool("pg_restore", bindir), "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
+             "--no-password", "--dbname", _dbname_arg(staging)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, env=_tool_env(address),
+        )
+        assert proc.stdin is not None
+        try:
+            while chunk := source.read(CHUNK):
+                proc.stdin.write(chunk)
+                if progress:
+                    progress(len(chunk))
+        except BrokenPipeError:
+            pass  # pg_restore stopped reading: its exit status and message say why
+        except BaseException:
+            proc.kill()  # interrupted: do not wait for a restore nobody will use
+            raise
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            code = proc.wait()
+        if code != 0:
+            errors.seek(0)
+            raise DatabaseError(_tool_error("pg_restore", errors.read().decode(errors="replace")))
 
 
 def table_row_counts(address: ServerAddress, name: str) -> dict[str, int]:

@@ -32,6 +32,23 @@ class ServerAddress:
     password: str | None = None
     sslmode: str | None = None
     embedded: bool = False
+    #: the PostgreSQL server itself when this address is a pooler (``db_direct_host``/``db_direct_port``)
+    direct_to: "ServerAddress | None" = None
+
+    @property
+    def direct(self) -> "ServerAddress":
+        """Where session-bound work goes: LISTEN, pg_dump/pg_restore, CREATE/DROP DATABASE, session locks.
+
+        A transaction pooler (PgBouncer's ``pool_mode = transaction``) hands each
+        transaction to any server connection, so a LISTEN there hears nothing and a
+        session lock is lost at once; without a direct address, this one is used.
+        """
+        return self.direct_to or self
+
+    @property
+    def pooled(self) -> bool:
+        """True when a separate direct address is configured (this one is then taken as a pooler)."""
+        return self.direct_to is not None
 
     def connect_kwargs(self, dbname: str) -> dict[str, Any]:
         params = {"dbname": dbname, "host": self.host, "port": self.port, "user": self.user,
@@ -46,8 +63,11 @@ class ServerAddress:
 
     def describe(self) -> str:
         where = "the embedded server" if self.embedded else "the server"
-        host = self.host or "the default socket"
-        return f"{where} at {host}" + (f":{self.port}" if self.port else "")
+        return f"{where} at {self.location()}"
+
+    def location(self) -> str:
+        """``host:port`` (the default socket when no host is named)."""
+        return (self.host or "the default socket") + (f":{self.port}" if self.port else "")
 
 
 def resolve_server(config: Config, *, start: bool = True) -> ServerAddress:
@@ -69,6 +89,10 @@ def resolve_server(config: Config, *, start: bool = True) -> ServerAddress:
         address = cluster.address()
         if config["db_user"]:
             address = replace(address, user=config["db_user"], password=config["db_password"])
+    if config["db_direct_host"] or config["db_direct_port"]:
+        direct = replace(address, host=config["db_direct_host"] or address.host,
+                         port=config["db_direct_port"] or address.port)
+        address = replace(address, direct_to=direct)
     return address
 
 

@@ -16,6 +16,7 @@ Layout under ``<data_dir>/pg`` (owned by the account running the server)::
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -27,8 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from ..config import Config
+from ..console import warn
 from ..errors import DevshellError
 from .connection import ServerAddress
+from .postmaster import alive, is_postmaster_of, pid_in, works_in
 
 if TYPE_CHECKING:
     import subprocess
@@ -166,7 +169,19 @@ class EmbeddedCluster:
             return preferred
         # Root in a folder the cluster's account cannot enter (e.g. under /root): keep the
         # cluster in a fixed place derived from the data dir, so it is still found and reused.
+        # Its parent folder belongs to root and only root writes there (see _secure_parent).
         return _temp_dir() / f"devshell-pg-{self.run_as.name}" / _digest(str(self.data_dir))
+
+    @property
+    def in_temp(self) -> bool:
+        """True when the cluster lives in the temp dir, because its account cannot reach the data dir."""
+        return self.root != self.data_dir / "pg"
+
+    def _warn_in_temp(self) -> None:
+        if self.in_temp:
+            warn(f"the embedded PostgreSQL of {self.data_dir} keeps its data in {self.root}: the account "
+                 f"{self.run_as.name!r} that runs it cannot enter {self.data_dir}; a temp folder may be emptied "
+                 "at reboot, so give that account access (chmod o+x on the folders above) or set data_dir")
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -201,28 +216,61 @@ class EmbeddedCluster:
 
     def _write_meta(self, meta: dict[str, object]) -> None:
         tmp = self.meta_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.chmod(tmp, 0o600)
-        self._chown(tmp)
+        self._write_private(tmp, json.dumps(meta, indent=2))
         tmp.replace(self.meta_file)
 
     # -- helpers -------------------------------------------------------------------------
     def _chown(self, path: Path) -> None:
         if not self.run_as.is_self:
-            os.chown(path, self.run_as.uid, self.run_as.gid)
+            os.chown(path, self.run_as.uid, self.run_as.gid, follow_symlinks=False)
+
+    def _write_private(self, path: Path, text: str) -> None:
+        """Write *path* afresh (mode 0600, the cluster's account), never through a symbolic link planted there."""
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            if not self.run_as.is_self:
+                os.fchown(handle.fileno(), self.run_as.uid, self.run_as.gid)
 
     def _makedirs(self, path: Path, mode: int = 0o700) -> None:
-        """Create *path* (and the data dir above it) for the cluster's account."""
+        """Create *path* (and the data dir above it) for the cluster's account, never through a symbolic link."""
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            if self.in_temp:
+                _secure_parent(self.root.parent)
             path.mkdir(parents=True, exist_ok=True, mode=mode)
-            os.chmod(path, mode)
-            self._chown(path)
+            self._claim(path, mode)
         except OSError as exc:
             raise DevshellError(
                 f"the data dir {self.data_dir} is not writable ({exc.strerror}): "
                 "set DEVSHELL_DATA_DIR or data_dir to a folder you can write"
             ) from None
+
+    def _claim(self, path: Path, mode: int) -> None:
+        """Give the folder *path* its mode and the cluster's account, refusing a link or another account's folder.
+
+        The folder is opened without following links and changed through that
+        descriptor, so a link planted at a predictable path in /tmp cannot make
+        root chmod or chown something else.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise DevshellError(f"{path} is not a folder (a symbolic link or a file): remove it; devshell "
+                                    "never changes the owner of what a link points to") from None
+            raise
+        try:
+            owner = os.fstat(fd).st_uid
+            if owner not in (os.geteuid(), self.run_as.uid):
+                raise DevshellError(f"{path} belongs to another account (uid {owner}): remove it, or set data_dir "
+                                    "to a folder the embedded cluster can own")
+            os.fchmod(fd, mode)
+            if not self.run_as.is_self:
+                os.fchown(fd, self.run_as.uid, self.run_as.gid)
+        finally:
+            os.close(fd)
 
     def _run(self, *args: str, input: str | None = None, timeout: float = 120,
              new_session: bool = False) -> subprocess.CompletedProcess[str]:
@@ -268,14 +316,12 @@ class EmbeddedCluster:
             return
         bindir = self.bindir  # fail early, before any folder is made
         self._makedirs(self.root)
+        self._warn_in_temp()
         if self.pgdata.exists():  # left by an interrupted init
             shutil.rmtree(self.pgdata)
         password = secrets.token_urlsafe(24)
         pwfile = self.root / ".pwfile"
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(password + "\n")
-        self._chown(pwfile)
+        self._write_private(pwfile, password + "\n")
         base = ["initdb", "-D", str(self.pgdata), "-U", SUPERUSER, "--auth-local=trust",
                 "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8"]
         try:
@@ -300,13 +346,28 @@ class EmbeddedCluster:
             pid, port = int(lines[0]), int(lines[3])
         except (OSError, ValueError, IndexError):
             return ClusterStatus(False, None, None, self.root)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not is_postmaster_of(pid, self.pgdata):  # gone, or its pid now belongs to another process
             return ClusterStatus(False, None, None, self.root)
-        except PermissionError:
-            pass
         return ClusterStatus(True, pid, port, self.root)
+
+    def _clear_stale_locks(self) -> None:
+        """Remove lock files naming a pid that another program now has (before a start, under our lock).
+
+        After a crash or a reboot the pid in ``postmaster.pid`` (and in the socket's
+        lock file) may belong to an unrelated live process, and PostgreSQL then
+        refuses to start. A dead pid is left to PostgreSQL, which also checks its
+        shared memory; so is any case where a process still works in the data dir
+        (a server's surviving backend).
+        """
+        pid_file = self.pgdata / "postmaster.pid"
+        pid = pid_in(pid_file)
+        if pid is None or not alive(pid) or is_postmaster_of(pid, self.pgdata) or works_in(self.pgdata):
+            return
+        pid_file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            for lock in self.socket_dir.glob(".s.PGSQL.*.lock"):
+                if pid_in(lock) == pid:
+                    lock.unlink(missing_ok=True)
 
     def start(self) -> ClusterStatus:
         """Start the server; a second start while it runs is an error (use :meth:`ensure_running`)."""
@@ -328,6 +389,9 @@ class EmbeddedCluster:
             return current if current.running else self._start()
 
     def _start(self) -> ClusterStatus:
+        if self.initialized:
+            self._makedirs(self.root)  # checked again at each start: ownership, no link
+            self._warn_in_temp()
         self.init()
         meta = self._meta()
         port = meta.get("port")
@@ -343,11 +407,10 @@ class EmbeddedCluster:
             "max_connections": "200",
         }
         conf = self.pgdata / "devshell.conf"
-        conf.write_text("".join(f"{k} = '{v.replace(chr(39), chr(39) * 2)}'\n" for k, v in settings.items()))
-        self._chown(conf)
-        if not self.logfile.exists():
-            self.logfile.touch()
-            self._chown(self.logfile)
+        self._write_private(conf, "".join(f"{k} = '{v.replace(chr(39), chr(39) * 2)}'\n" for k, v in settings.items()))
+        if not self.logfile.is_file():
+            self._write_private(self.logfile, "")
+        self._clear_stale_locks()
         result = self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.logfile), "-w", "-t", "60",
                            "start", new_session=True)
         if result.returncode != 0:
@@ -384,6 +447,28 @@ class EmbeddedCluster:
             return ServerAddress(host="127.0.0.1", port=port, user=SUPERUSER,
                                  password=str(meta["password"]), embedded=True)
         return ServerAddress(host=str(self.socket_dir), port=port, user=SUPERUSER, embedded=True)
+
+
+def _secure_parent(folder: Path) -> None:
+    """Make *folder* (the temp dir's ``devshell-pg-<account>``) ours and writable by us alone, or refuse.
+
+    Anyone may create that predictable name in /tmp first: a symbolic link, or a
+    folder of their own in which they could swap the cluster's folder for a link.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o755)
+    info = os.lstat(folder)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise DevshellError(f"{folder} is not a folder (a symbolic link or a file someone put there): remove it; "
+                            "devshell keeps the embedded cluster of an unreachable data dir there")
+    if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise DevshellError(f"{folder} belongs to another account (uid {info.st_uid}) or others may write in it: "
+                            "remove it; devshell keeps the embedded cluster of an unreachable data dir there")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchmod(fd, 0o755)  # whatever the umask: the cluster's account passes through
+    finally:
+        os.close(fd)
 
 
 def _port_free(port: int) -> bool:

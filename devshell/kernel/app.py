@@ -94,6 +94,8 @@ def bind_shell(shell: "InteractiveShell") -> "Environment | None":
         error = EnvironmentNotBound(f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc)))
     else:
         magics.bind(env)
+        if env.config is not None and env.config["log_sql"]:
+            env.log_sql(True)  # after binding: the catalog queries of the startup are not echoed
         _cancel_queries_on_interrupt()
         return env
     _logger.error("devshell kernel: %s", error.message)

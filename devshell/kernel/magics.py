@@ -4,12 +4,20 @@ The magics work on the ``env`` of the user namespace (the one the devshell
 kernel or the shell bound, or the one ``%devshell connect DB`` binds), so code
 and SQL share one transaction.
 
-- ``%devshell connect [DB]`` binds ``env``, ``cr``, ``server()`` and the models;
-  ``%devshell servers`` lists background servers; ``%devshell stop NAME|all``.
-- ``%%sql`` (or ``%sql`` on one line) runs the cell; ``:name`` is the value of
-  ``name`` in the namespace, passed as a parameter. The rows show as a table and
-  are kept in ``_sql``; ``%%sql films <<`` stores them in ``films`` instead of
-  showing them.
+- ``%devshell connect [DB] [--scratch NAME]`` binds ``env``, ``cr``, ``server()``
+  and the models; with no database given or configured and the embedded server,
+  ``--scratch NAME`` creates (once) and binds a scratch database of that name.
+- ``%devshell sql-log on [MIN_MS] | off`` echoes env's SQL statements.
+- ``%devshell servers`` lists background servers; ``%devshell stop NAME|all``.
+- ``%%sql [--limit N]`` (or ``%sql`` on one line) runs the cell; ``:name`` is the
+  value of ``name`` in the namespace, passed as a parameter. A query fetches at
+  most ``sql_autolimit`` rows (``--limit``; 0: all) through a server-side cursor.
+  The rows show as a table and are kept in ``_sql``; ``%%sql films <<`` stores
+  them in ``films`` instead (``films.to_pandas()``).
+
+Loading the extension also puts each cell under a savepoint (a failed cell is
+rolled back alone, see :mod:`devshell.repl_savepoints`) and completes table and
+column names in ``%%sql`` cells (:mod:`.completion`).
 """
 
 from __future__ import annotations
@@ -30,8 +38,10 @@ if TYPE_CHECKING:
     from ..server.background.handle import ServerHandle
     from .sql import SqlResult
 
-USAGE = "usage: %devshell connect [DB] | %devshell servers | %devshell stop NAME|all"
+USAGE = ("usage: %devshell connect [DB] [--scratch NAME] | %devshell sql-log on [MIN_MS]|off | "
+         "%devshell servers | %devshell stop NAME|all")
 _STORE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*<<\s*(.*)$", re.DOTALL)
+_LIMIT = re.compile(r"^\s*--limit(?:\s+|=)(\S+)\s*(.*)$", re.DOTALL)
 
 
 class MagicError(DevshellError):
@@ -56,8 +66,9 @@ class ServerTable:
         if not self.handles:
             return f"<p>{html.escape(repr(self))}</p>"
         rows = "".join(
-            f"<tr><td>{html.escape(h.name)}</td><td>{h.mode}</td><td><a href='{html.escape(h.url)}' "
-            f"target='_blank'>{html.escape(h.url)}</a></td><td>{html.escape(h.status())}</td><td>{h.pid}</td></tr>"
+            f"<tr><td>{html.escape(h.name)}</td><td>{h.mode}</td><td><a href='{html.escape(h.public_url)}' "
+            f"target='_blank'>{html.escape(h.public_url)}</a></td><td>{html.escape(h.status())}</td>"
+            f"<td>{h.pid}</td></tr>"
             for h in self.handles)
         return ("<table><thead><tr><th>name</th><th>mode</th><th>url</th><th>state</th><th>pid</th></tr></thead>"
                 f"<tbody>{rows}</tbody></table>")
@@ -103,14 +114,17 @@ class DevshellMagics(Magics):
         self._owned = env if owned else None
         return namespace
 
-    def connect(self, db: str | None) -> str:
+    def connect(self, db: str | None, scratch: str | None = None) -> str:
         from ..orm import connect
 
+        notes: list[str] = []
         try:
+            if db is None and scratch is not None:
+                db = scratch_database(scratch, notes)
             env = connect(db)
         except DevshellError as exc:
             raise MagicError(exc.message) from None
-        previous, notes = self._owned, []
+        previous = self._owned
         if previous is not None and not previous.conn.closed:
             if previous.pending_writes:
                 notes.append(f"{previous.pending_writes} uncommitted statement(s) on {previous.db!r} rolled back")
@@ -132,9 +146,19 @@ class DevshellMagics(Magics):
 
         words = shlex.split(line)
         command, args = (words[0], words[1:]) if words else ("servers", [])
-        if command == "connect" and len(args) <= 1:
-            print(self.connect(args[0] if args else None))
-            return None
+        if command == "connect":
+            scratch = None
+            if "--scratch" in args:
+                at = args.index("--scratch")
+                if at + 1 >= len(args):
+                    raise MagicError(USAGE)
+                scratch = args[at + 1]
+                args = args[:at] + args[at + 2:]
+            if len(args) <= 1:
+                print(self.connect(args[0] if args else None, scratch))
+                return None
+        if command == "sql-log" and args and args[0] in ("on", "off") and len(args) <= 2:
+            return self.sql_log(args[0] == "on", args[1] if len(args) > 1 else None)
         if command == "servers" and not args:
             return ServerTable(servers())
         if command == "stop" and len(args) == 1:
@@ -148,11 +172,39 @@ class DevshellMagics(Magics):
             return ServerTable(chosen)
         raise MagicError(USAGE)
 
+    def sql_log(self, on: bool, min_ms: str | None) -> None:
+        env = self.env()
+        try:
+            threshold = float(min_ms) if min_ms is not None else None
+        except ValueError:
+            raise MagicError(f"MIN_MS must be a number of milliseconds, not {min_ms!r}") from None
+        env.log_sql(on, threshold)
+        if on:
+            echo = env.cr.echo
+            least = f" taking {echo.min_ms:g} ms or more" if echo is not None and echo.min_ms else ""
+            print(f"SQL echo on for {env.db!r}: each statement{least}, with its parameters and duration")
+        else:
+            print(f"SQL echo off for {env.db!r}")
+
     @line_cell_magic("sql")
     def sql_magic(self, line: str, cell: str | None = None) -> "SqlResult | None":
-        """Run SQL on env (``:name`` = the variable name); rows in _sql, or in NAME with ``%%sql NAME <<``."""
+        """Run SQL on env (``:name`` = the variable name); rows in _sql, or in NAME with ``%%sql NAME <<``.
+
+        ``--limit N`` fetches at most N rows (0: all; default: the ``sql_autolimit`` setting).
+        """
         from .sql import run_sql
 
+        env = self.env()
+        limit = env.config["sql_autolimit"] if env.config is not None else 1000
+        given = _LIMIT.match(line)
+        if given:
+            try:
+                limit = int(given.group(1))
+            except ValueError:
+                raise MagicError(f"--limit takes a number of rows, not {given.group(1)!r}") from None
+            if limit < 0:
+                raise MagicError("--limit takes a number of rows (0: all)")
+            line = given.group(2)
         target = None
         query = line if cell is None else cell
         stored = _STORE.match(line)
@@ -160,11 +212,11 @@ class DevshellMagics(Magics):
             target = stored.group(1)
             query = stored.group(2) if cell is None else stored.group(2) + "\n" + cell
         elif cell is not None and line.strip():
-            raise MagicError("%%sql takes no arguments but an optional `NAME <<` that stores the rows in NAME")
+            raise MagicError("%%sql takes no arguments but `--limit N` and `NAME <<` (which stores the rows in NAME)")
         if not query.strip():
             raise MagicError("no SQL to run")
         try:
-            result = run_sql(self.env(), query, self.shell.user_ns)
+            result = run_sql(env, query, self.shell.user_ns, limit)
         except UsageError as exc:
             raise MagicError(exc.message) from None
         self.shell.user_ns["_sql"] = result
@@ -195,7 +247,34 @@ def register(shell: "InteractiveShell") -> DevshellMagics:
     existing = getattr(shell, "_devshell_magics", None)
     if existing is not None:
         return existing  # type: ignore[no-any-return]
+    from ..repl_savepoints import StatementSavepoints
+    from .completion import register_sql_completion
+
     magics = DevshellMagics(shell)
     shell.register_magics(magics)
     shell._devshell_magics = magics  # type: ignore[attr-defined]
+    savepoints = StatementSavepoints(lambda: shell.user_ns.get("env"))
+    shell.events.register("pre_run_cell", lambda info: savepoints.begin())
+    shell.events.register("post_run_cell", lambda result: savepoints.end(not result.success))
+    register_sql_completion(shell)
     return magics
+
+
+def scratch_database(name: str, notes: list[str]) -> str:
+    """The configured database, else *name* on the embedded server, created with ``base`` the first time."""
+    from ..config import load_config
+    from ..db.admin import database_exists
+    from ..modules import init_database
+    from ..site import Site
+
+    site = Site(load_config())
+    if site.db_name:
+        return site.db_name
+    address = site.address
+    if not address.embedded:
+        raise MagicError(f"no database configured, and {address.describe()} is not devshell's own: "
+                         "%devshell connect DB")
+    if not database_exists(address, name):
+        init_database(site, name, [])
+        notes.append(f"created the scratch database {name!r} on {address.describe()} (base installed)")
+    return name

@@ -1,24 +1,27 @@
-"""``%%sql`` underneath: ``:name`` parameters taken from the namespace, and results shown as tables.
+"""``%%sql`` underneath: ``:name`` parameters taken from the namespace, rows fetched lazily, shown as tables.
 
 A ``:name`` outside string literals, quoted identifiers, dollar quotes and
 comments becomes the psycopg2 placeholder ``%(name)s`` and the value of ``name``
 is passed as a parameter (never pasted into the SQL); ``::`` stays a cast.
+
+A query that returns rows runs through a server-side cursor and only its first
+rows are fetched (the ``sql_autolimit`` setting, ``--limit N``): a query over
+ten million rows returns at once instead of filling the kernel's memory.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import DevshellError, UsageError
+from ..orm.display import DISPLAY_ROWS, SqlRows, row_type
 
 if TYPE_CHECKING:
     from ..orm import Environment
 
-DISPLAY_ROWS = 50
-CELL_WIDTH = 40
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ROW_QUERIES = frozenset({"select", "with", "values", "table"})
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
@@ -115,75 +118,102 @@ def bind_parameters(query: str, namespace: Mapping[str, Any]) -> tuple[str, dict
     return ("".join(pieces), values) if values else (query, None)
 
 
-class SqlResult(list):  # type: ignore[type-arg]
-    """The rows of a ``%%sql`` cell (named tuples), with the columns and the status line; shown as a table."""
+def returns_rows(query: str) -> bool:
+    """One SELECT / WITH / VALUES / TABLE statement (what a server-side cursor can run)."""
+    index, first_word, statements = 0, "", 1
+    while index < len(query):
+        end = _skipped_end(query, index)
+        if end is not None:
+            index = end
+            continue
+        char = query[index]
+        if char == ";":
+            statements += 1
+        elif not char.isspace() and char != "(":
+            if statements > 1:
+                return False  # something after a semicolon: several statements
+            if not first_word:
+                word = _NAME.match(query, index)
+                first_word = word.group().lower() if word else char
+        index += 1
+    return first_word in _ROW_QUERIES
 
-    def __init__(self, rows: Sequence[Any], columns: Sequence[str], status: str, rowcount: int) -> None:
-        super().__init__(rows)
-        self.columns = tuple(columns)
-        self.status = status
-        self.rowcount = rowcount
 
-    def dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row)) for row in self]
+class SqlResult(SqlRows):
+    """The rows of a ``%%sql`` cell (named tuples), the columns and the status line; shown as a table.
+
+    ``more`` is True when the query had rows past the limit, which were not fetched.
+    """
+
+    def __init__(self, rows: Sequence[Any] = (), columns: Sequence[str] = (), status: str = "", rowcount: int = -1,
+                 more: bool = False) -> None:
+        super().__init__(rows, columns, status, rowcount)
+        self.more = more
 
     def _summary(self) -> str:
-        if not self.columns:
-            return self.status or f"{self.rowcount} rows affected"
-        more = f", {DISPLAY_ROWS} shown" if len(self) > DISPLAY_ROWS else ""
-        return f"({len(self)} row{'s' if len(self) != 1 else ''}{more})"
+        if self.columns and self.more:
+            shown = f", {DISPLAY_ROWS} shown" if len(self) > DISPLAY_ROWS else ""
+            return (f"({len(self)} rows fetched{shown}; the query has more: %%sql --limit N fetches N, "
+                    "--limit 0 all)")
+        return super()._summary()
 
     def __repr__(self) -> str:
-        if not self.columns:
-            return self._summary()
-        rows = [[_cell(value) for value in row] for row in self[:DISPLAY_ROWS]]
-        widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(self.columns)]
-        lines = [" | ".join(name.ljust(width) for name, width in zip(self.columns, widths)),
-                 "-+-".join("-" * width for width in widths)]
-        lines += [" | ".join(value.ljust(width) for value, width in zip(row, widths)) for row in rows]
-        return "\n".join([*lines, self._summary()])
-
-    def _repr_html_(self) -> str:
-        if not self.columns:
-            return f"<p>{html.escape(self._summary())}</p>"
-        head = "".join(f"<th>{html.escape(name)}</th>" for name in self.columns)
-        body = "".join("<tr>" + "".join(_html_cell(value) for value in row) + "</tr>"
-                       for row in self[:DISPLAY_ROWS])
-        return (f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-                f"<p>{html.escape(self._summary())}</p>")
+        return self.table()
 
 
-def _cell(value: Any) -> str:
-    text = "NULL" if value is None else str(value).replace("\n", "\\n")
-    return text if len(text) <= CELL_WIDTH else text[:CELL_WIDTH - 1] + "…"
+def run_sql(env: "Environment", query: str, namespace: Mapping[str, Any], limit: int = 0) -> SqlResult:
+    """Run *query* on *env*'s cursor inside a savepoint: a failed statement leaves the transaction usable.
 
-
-def _html_cell(value: Any) -> str:
-    if value is None:
-        return '<td style="color: #888">NULL</td>'
-    return f"<td>{html.escape(str(value))}</td>"
-
-
-def run_sql(env: "Environment", query: str, namespace: Mapping[str, Any]) -> SqlResult:
-    """Run *query* on *env*'s cursor inside a savepoint: a failed statement leaves the transaction usable."""
+    With *limit* > 0, a query returning rows is read through a server-side cursor
+    and at most *limit* rows are fetched.
+    """
     import psycopg2
 
     text, params = bind_parameters(query, namespace)
     cr = env.cr
     try:
         with env.savepoint():
+            if limit > 0 and returns_rows(text) and _declare(env, text, params):
+                return _fetch_cursor(env, limit)
             cr.execute(text, params)
             columns = [column.name for column in cr.description] if cr.description else []
             rows = _named_rows(columns, cr.fetchall()) if columns else []
-            status, rowcount = cr.statusmessage or "", cr.rowcount
+            return SqlResult(rows, columns, cr.statusmessage or "", cr.rowcount)
     except psycopg2.Error as exc:
         message = (exc.pgerror or str(exc)).strip().removeprefix("ERROR:").strip()
         raise SqlError(message) from None
-    return SqlResult(rows, columns, status, rowcount)
+
+
+_CURSOR = "devshell_sql_cursor"
+
+
+def _declare(env: "Environment", text: str, params: dict[str, Any] | None) -> bool:
+    """DECLARE a cursor for the query; False when PostgreSQL refuses (a data-modifying WITH): run it plainly."""
+    import psycopg2
+    from psycopg2 import sql
+
+    declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR ").format(sql.Identifier(_CURSOR)) + sql.SQL(text)
+    try:
+        with env.savepoint():
+            env.cr.execute(declare, params)
+    except psycopg2.Error:
+        return False
+    return True
+
+
+def _fetch_cursor(env: "Environment", limit: int) -> SqlResult:
+    from psycopg2 import sql
+
+    cr = env.cr
+    cr.execute(sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(limit + 1), sql.Identifier(_CURSOR)))
+    columns = [column.name for column in cr.description] if cr.description else []
+    fetched = cr.fetchmany(limit + 1)
+    cr.execute(sql.SQL("CLOSE {}").format(sql.Identifier(_CURSOR)))
+    more = len(fetched) > limit
+    rows = _named_rows(columns, fetched[:limit])
+    return SqlResult(rows, columns, f"SELECT {len(rows)}", len(rows), more=more)
 
 
 def _named_rows(columns: list[str], rows: list[tuple[Any, ...]]) -> list[Any]:
-    from collections import namedtuple
-
-    row = namedtuple("Row", columns, rename=True)  # type: ignore[misc]
+    row = row_type(tuple(columns))
     return [row(*values) for values in rows]

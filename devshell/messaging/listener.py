@@ -1,5 +1,9 @@
 """PostgreSQL LISTEN for a whole server process: one thread, one connection per database.
 
+The LISTEN connections go to the server's direct address (``db_direct_host``),
+never through a transaction pooler, which would hand the listening session to
+other clients between statements and lose the notifications.
+
 Long-polling requests and cron threads register a :class:`Waiter` *before* they
 look at the table they care about, then sleep on it; a NOTIFY on ``devshell_bus``
 or ``devshell_cron`` wakes the waiters of that database whose keys match the
@@ -112,7 +116,7 @@ class Listener:
             raise DatabaseError("the server is stopping")
         from ..db.connection import connect
 
-        conn = connect(self.address, db, autocommit=True)
+        conn = connect(self.address.direct, db, autocommit=True)  # a transaction pooler would drop NOTIFYs
         with conn.cursor() as cr:
             for channel in PG_CHANNELS:
                 cr.execute(f"LISTEN {channel}")  # constant names, nothing from a user

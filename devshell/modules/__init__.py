@@ -21,6 +21,7 @@ _LAZY = {
     "resolve_order": "graph",
     "InstallStep": "install", "apply_install": "install",
     "import_module": "loader", "load_contributions": "loader",
+    "ModuleRow": "listing", "list_modules": "listing",
     "Manifest": "manifest", "ModuleError": "manifest", "read_manifest": "manifest",
     "installed_modules": "state",
 }
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .graph import resolve_order as resolve_order
     from .install import InstallStep as InstallStep, apply_install as apply_install
     from .loader import import_module as import_module, load_contributions as load_contributions
+    from .listing import ModuleRow as ModuleRow, list_modules as list_modules
     from .manifest import Manifest as Manifest, ModuleError as ModuleError, read_manifest as read_manifest
     from .state import installed_modules as installed_modules
 

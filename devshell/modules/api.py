@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
 
 from ..config import Config
 from ..console import warn as console_warn
-from ..errors import DatabaseError, DevshellError
 from .discovery import AddonsPath, Module
 from .graph import BASE, resolve_order
 from .commands import Warn
@@ -82,48 +80,55 @@ def init_database(site: SiteLike | Config, db: str, modules: Iterable[str] = (),
 
     *site* is a :class:`devshell.site.Site` (its server and modules resolved once),
     or a bare configuration. The install and the admin user share one transaction;
-    when this call created the database and anything fails, it is dropped again.
+    a new database is built under a hidden name and renamed to *db* once all went
+    well, so a failed, interrupted or killed init leaves no empty database (see
+    :mod:`devshell.db.staging`).
     """
-    from ..db.admin import create_database, database_exists, drop_database
-    from ..db.connection import connect, resolve_server, validate_db_name
+    from ..db.admin import database_exists
+    from ..db.connection import resolve_server, validate_db_name
+    from ..db.staging import new_database
 
     names = list(modules)
     config = site if isinstance(site, Config) else site.config
     addons = AddonsPath(site) if isinstance(site, Config) else site.addons
     order, warnings = plan_install(addons, names)  # a bad module fails before the database is touched
     validate_db_name(db)
-    address = resolve_server(site) if isinstance(site, Config) else site.address
+    # the server itself, not a pooler: a pooler's idle connections to the staging name would block its rename
+    address = (resolve_server(site) if isinstance(site, Config) else site.address).direct
     result = InitResult(db, created=False, warnings=warnings)
-    if not database_exists(address, db):
-        try:
-            create_database(address, db)
-            result.created = True
-        except DatabaseError:
-            if not database_exists(address, db):  # not a concurrent init that created it first
-                raise
-    try:
-        conn = connect(address, db)
-        try:
-            _install_with_admin(conn, order, names if update else (), admin_password or config["admin_password"],
-                                result)
-        finally:
-            conn.close()
-    except BaseException:
-        if result.created:
-            with contextlib.suppress(DevshellError):
-                drop_database(address, db, missing_ok=True)
-        raise
+    update_names = names if update else ()
+    password = admin_password or config["admin_password"]
+    if database_exists(address, db):
+        _install_into(address, db, order, update_names, password, result)
+        return result
+    with new_database(address, db, "initializing") as staging:
+        result.created = staging is not None  # None: a concurrent init made it first
+        _install_into(address, staging or db, order, update_names, password, result)
     return result
+
+
+def _install_into(address: "ServerAddress", dbname: str, order: list[Module], update: Iterable[str], password: str | None,
+                  result: InitResult) -> None:
+    from ..db.connection import connect
+
+    conn = connect(address, dbname)
+    try:
+        _install_with_admin(conn, order, update, password, result)
+    finally:
+        conn.close()
 
 
 def _install_with_admin(conn: Any, order: list[Module], update: Iterable[str], password: str | None,
                         result: InitResult) -> None:
     """The install and the ``admin`` user, committed together or not at all."""
+    from ..db.signing_keys import ensure_secret, has_table
     from ..users import create_user, generate_password, user_id
 
     try:
         result.steps = apply_install(conn, order, update=update, commit=False)
         with conn.cursor() as cr:
+            if has_table(cr):
+                ensure_secret(cr)  # the database's cookie-signing secret, shared by every server on it
             if user_id(cr, ADMIN_LOGIN) is None:
                 if not password:
                     password = result.admin_password = generate_password()

@@ -99,6 +99,35 @@ def discover_modules(paths: Iterable[Path]) -> dict[str, Module]:
     return found
 
 
+def addons_path_advice(folder: Path, base: Path | None = None) -> str:
+    """How to put *folder* (a folder of modules) on the addons path, said relative to *base* (the cwd)."""
+    import json
+    import os
+    import shlex
+
+    base = (base or Path.cwd()).resolve()
+    folder = folder.resolve()
+    shown = os.path.relpath(folder, base) if folder == base or base in folder.parents else str(folder)
+    return f"pass --addons-path {shlex.quote(shown)}, or add addons_path = [{json.dumps(shown)}] to devshell.toml"
+
+
+def find_module_nearby(name: str, start: Path | None = None) -> Path | None:
+    """A folder *name* holding a manifest at most two folders below *start* (the cwd), hidden ones skipped.
+
+    Used only to explain a module that is not on the addons path (just scaffolded
+    into ``addons/``, say), so the walk is short and happens only on that error.
+    """
+    if not name.isidentifier():  # never a glob pattern
+        return None
+    start = (start or Path.cwd()).resolve()
+    for pattern in (name, f"*/{name}", f"*/*/{name}"):
+        for candidate in sorted(start.glob(pattern)):
+            hidden = any(part.startswith(".") for part in candidate.relative_to(start).parts)
+            if not hidden and (candidate / MANIFEST_FILE).is_file():
+                return candidate
+    return None
+
+
 class AddonsPath:
     """A configuration's addons path and the modules on it, each worked out once, on first use.
 

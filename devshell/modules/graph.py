@@ -28,6 +28,16 @@ def _where(paths: Sequence[Path]) -> str:
     return ", ".join(str(path) for path in paths) or "no folders"
 
 
+def _nearby(name: str) -> str:
+    """The hint for a module that sits in a folder near the cwd but not on the addons path ("" if none)."""
+    from .discovery import addons_path_advice, find_module_nearby
+
+    found = find_module_nearby(name)
+    if found is None:
+        return ""
+    return f"; it is in {found.parent}: {addons_path_advice(found.parent)}"
+
+
 def _closure(available: Mapping[str, Module], names: Iterable[str],
              paths: Sequence[Path]) -> dict[str, list[str]]:
     """{name: dependencies} for *names* and everything they need; cycles and gaps raise."""
@@ -44,7 +54,8 @@ def _closure(available: Mapping[str, Module], names: Iterable[str],
         module = available.get(name)
         if module is None:
             if needed_by is None:
-                raise ModuleError(f"module {name!r} is not on the addons path ({_where(paths)})", exit_code=2)
+                raise ModuleError(f"module {name!r} is not on the addons path ({_where(paths)}){_nearby(name)}",
+                                  exit_code=2)
             raise ModuleError(f"module {needed_by!r} depends on {name!r}, which is not on the addons path "
                               f"({_where(paths)})")
         if not module.manifest.installable:

@@ -203,6 +203,8 @@ def parse_order(order: str | Sequence[str] | None, table: Table) -> sql.Composab
     """``"title desc, film_id"`` checked column by column; nothing from the text reaches SQL as is."""
     if order is None:
         return None
+    if not isinstance(order, (str, list, tuple)):
+        raise QueryError(f"invalid order {order!r}: expected a string like 'title desc, film_id' or a list of them")
     parts = order.split(",") if isinstance(order, str) else list(order)
     terms = []
     for part in parts:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections import namedtuple
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from psycopg2 import sql
 
-from ..db.catalog import Catalog, did_you_mean, reflect
-from ..errors import require_database
+from ..db.catalog import Catalog, QueryError, did_you_mean, reflect
+from ..errors import DatabaseError, require_database
 from .cursor import TrackedCursor, WriteCounter
+from .display import SqlRows, row_type
 from .models import Model
+from .sql_echo import SqlEcho, enable_output
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -31,12 +31,6 @@ if TYPE_CHECKING:
     from ..messaging.cron_jobs import CronControl
 
 _savepoints = itertools.count(1)
-
-
-@lru_cache(maxsize=256)
-def _row_type(names: tuple[str, ...]) -> type:
-    """A named tuple for these column names (invalid or repeated names become _0, _1…)."""
-    return namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
 
 class Registry:
@@ -51,7 +45,8 @@ class Registry:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = reflect(self._env.cr)
+            with self._env.cr.quietly():  # devshell's own queries: not for the SQL echo
+                self._catalog = reflect(self._env.cr)
             if self._shared is not None:
                 self._shared[self._env.db] = self._catalog
         return self._catalog
@@ -72,7 +67,8 @@ class Registry:
         """Installed devshell modules and their versions ({} outside a devshell database)."""
         from ..modules import installed_modules
 
-        return installed_modules(self._env.cr)
+        with self._env.cr.quietly():
+            return installed_modules(self._env.cr)
 
     def reload(self) -> None:
         """Reflect the database again (after DDL)."""
@@ -116,39 +112,87 @@ class Environment:
 
     # -- SQL and the transaction ----------------------------------------------------------
     def sql(self, query: str | sql.Composable, params: Any = None) -> Any:
-        """Run *query*: its rows as named tuples when it returns rows, else the number of rows it touched."""
+        """Run *query*: its rows (named tuples in a list that shows as a table, with ``.to_pandas()``) when it
+        returns rows, else the number of rows it touched."""
         self.cr.execute(query, params)
         if self.cr.description is None:
             return self.cr.rowcount
-        row = _row_type(tuple(column.name for column in self.cr.description))
-        return [row(*values) for values in self.cr.fetchall()]
+        columns = tuple(column.name for column in self.cr.description)
+        row = row_type(columns)
+        return SqlRows([row(*values) for values in self.cr.fetchall()], columns, self.cr.statusmessage or "",
+                       self.cr.rowcount)
+
+    def log_sql(self, on: bool = True, min_ms: float | None = None) -> None:
+        """Echo each statement this environment runs, with its parameters and duration, on stderr (or stop).
+
+        *min_ms* leaves out statements faster than that many milliseconds (default:
+        the ``log_sql_min_ms`` setting).
+        """
+        if not on:
+            self.cr.echo = None
+            return
+        if min_ms is None:
+            min_ms = self.config["log_sql_min_ms"] if self.config is not None else 0
+        self.cr.echo = SqlEcho(float(min_ms))
+        enable_output()
+
+    @property
+    def logging_sql(self) -> bool:
+        return self.cr.echo is not None
 
     @property
     def pending_writes(self) -> int:
         """Data-changing statements run since the last commit or rollback."""
         return self._writes.count
 
+    @pending_writes.setter
+    def pending_writes(self, count: int) -> None:
+        """Set back after a rollback to a savepoint taken outside :meth:`savepoint` (the REPL's)."""
+        self._writes.count = count
+
     def commit(self) -> None:
+        """Commit the transaction; an error when an SQL error had aborted it (nothing would be committed).
+
+        PostgreSQL answers the COMMIT of an aborted transaction with a ROLLBACK and
+        no error, so code that caught the SQL error would believe its writes kept.
+        """
+        from psycopg2.extensions import TRANSACTION_STATUS_INERROR
+
+        if self.conn.info.transaction_status == TRANSACTION_STATUS_INERROR:
+            self.rollback()
+            raise DatabaseError("nothing was committed: an SQL error aborted the transaction and the code went on "
+                                "(the error was caught); every write of the transaction is rolled back. Wrap a "
+                                "statement that may fail in `with env.savepoint():` to keep the rest")
         self.conn.commit()
         self._writes.count = 0
+        self._writes.ends += 1
 
     def rollback(self) -> None:
         self.conn.rollback()
         self._writes.count = 0
+        self._writes.ends += 1
+
+    @property
+    def transactions_ended(self) -> int:
+        """How many times the transaction ended (commit or rollback): a REPL's savepoint is gone when it moved."""
+        return self._writes.ends
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: released on success, rolled back to on an exception (which goes on)."""
         name = sql.Identifier(f"devshell_savepoint_{next(_savepoints)}")
-        before = self._writes.count
-        self.cr.execute(sql.SQL("SAVEPOINT {}").format(name))
+        before = self._writes.count, self._writes.ends
+        with self.cr.quietly():  # bookkeeping: not for the SQL echo
+            self.cr.execute(sql.SQL("SAVEPOINT {}").format(name))
         try:
             yield
         except BaseException:
-            self.cr.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(name))
-            self._writes.count = before
+            with self.cr.quietly():
+                self.cr.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(name))
+            self._writes.count, self._writes.ends = before
             raise
-        self.cr.execute(sql.SQL("RELEASE SAVEPOINT {}").format(name))
+        with self.cr.quietly():
+            self.cr.execute(sql.SQL("RELEASE SAVEPOINT {}").format(name))
 
     def close(self) -> None:
         """Close the cursor and the connection; uncommitted work is discarded."""
@@ -164,6 +208,8 @@ class Environment:
 
     # -- models ----------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Model:
+        if not isinstance(name, str):
+            raise QueryError(f"env[...] takes a table name (a string such as 'film' or 'public.film'), not {name!r}")
         return self.registry.model(name)
 
     def __getattr__(self, name: str) -> Model:
@@ -180,6 +226,10 @@ class Environment:
     def __dir__(self) -> list[str]:
         names = [name for name in self.registry.models if name.isidentifier()]
         return sorted(set(super().__dir__()) | set(names))
+
+    def _ipython_key_completions_(self) -> list[str]:
+        """``env["fi<TAB>`` completes table names (IPython's protocol; the ptpython shell uses it too)."""
+        return sorted(self.registry.models)
 
     def __repr__(self) -> str:
         return f"<Environment db={self.db!r}>"

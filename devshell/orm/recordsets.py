@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from ..db.catalog import Column, QueryError, did_you_mean
+from .display import DISPLAY_ROWS, TableDisplay, counted, to_pandas, to_polars
 from .domain import RecordReference
 from .statements import Key, Row, TableStatements
 
@@ -78,8 +79,12 @@ class _Prefetch:
             self.rows.pop(key, None)
 
 
-class Recordset(RecordReference):
-    """An ordered set of records of one model; a record is a recordset of one."""
+class Recordset(TableDisplay, RecordReference):
+    """An ordered set of records of one model; a record is a recordset of one.
+
+    In IPython, ptpython and notebooks a recordset shows as a table of its first rows;
+    ``repr()`` stays ``film(1, 2, 3)``.
+    """
 
     __slots__ = ("_model", "_ids", "_prefetch")
     _model: RecordModel
@@ -157,6 +162,33 @@ class Recordset(RecordReference):
             shown = ", ".join(map(repr, self._ids[:REPR_IDS]))
             return f"{name}({shown}, … {len(self._ids) - REPR_IDS} more)"
         return f"{name}{self._ids!r}"
+
+    # -- display -----------------------------------------------------------------------------
+    # (IPython takes a class's own __repr__ before a base class's _repr_pretty_: name it here)
+    _repr_pretty_ = TableDisplay._repr_pretty_
+
+    def _rows(self) -> list[Row]:
+        """The rows of the set that still exist, in order, in one query (none for what is cached)."""
+        statements = self._model.statements
+        if not statements.key:
+            return [row for row in (self._prefetch.rows.get(key) for key in self._ids) if row is not None]
+        found = statements.fetch(self._ids)
+        return [found[key] for key in self._ids if key in found]
+
+    def _table(self) -> tuple[Sequence[str], Sequence[Sequence[Any]], str]:
+        columns = list(self._model.columns)
+        rows = [[row.get(name) for name in columns] for row in self[:DISPLAY_ROWS]._rows()]
+        return columns, rows, f"{self._model.name} " + counted(len(self), "record", min(len(self), DISPLAY_ROWS))
+
+    def to_pandas(self) -> Any:
+        """The records as a pandas DataFrame, one column per table column (pandas is imported now)."""
+        columns = list(self._model.columns)
+        return to_pandas(columns, [[row.get(name) for name in columns] for row in self._rows()])
+
+    def to_polars(self) -> Any:
+        """The records as a polars DataFrame, one column per table column (polars is imported now)."""
+        columns = list(self._model.columns)
+        return to_polars(columns, [[row.get(name) for name in columns] for row in self._rows()])
 
     def ensure_one(self) -> "Recordset":
         if len(self._ids) != 1:

@@ -15,6 +15,7 @@ from ..db.catalog import Column, QueryError, Table, did_you_mean
 from .domain import COLLECTIONS, Clause, bind, parse_order
 
 Key = Any  # a primary key value, a tuple for composite keys
+MAX_BIGINT = 2**63 - 1  #: the largest LIMIT or OFFSET PostgreSQL takes
 Row = dict[str, Any]
 
 
@@ -72,8 +73,8 @@ class TableStatements:
         params = list(params)
         for word, value in (("LIMIT", limit), ("OFFSET", offset)):
             if value is not None:
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise QueryError(f"{word.lower()} must be a whole number ≥ 0, not {value!r}")
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BIGINT:
+                    raise QueryError(f"{word.lower()} must be a whole number from 0 to {MAX_BIGINT}, not {value!r}")
                 query += sql.SQL(f" {word} %s")
                 params.append(value)
         return self.run(query, params)

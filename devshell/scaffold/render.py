@@ -8,6 +8,8 @@ until every file has rendered, and existing files are refused unless *force*.
 
 from __future__ import annotations
 
+import contextlib
+
 import datetime
 import keyword
 import re
@@ -150,12 +152,33 @@ def render_into(template: str | Path, target: Path, context: Mapping[str, Any], 
         shown = ", ".join(str(path) for path in existing[:3]) + (" …" if len(existing) > 3 else "")
         raise DevshellError(f"would overwrite {len(existing)} existing file(s): {shown} "
                             "(choose another destination, or --force)")
-    for path, content in sorted(planned.items()):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink():
-            path.unlink()
-        path.write_bytes(content)
+    _write_all(planned)
     return sorted(planned)
+
+
+def _write_all(planned: Mapping[Path, bytes]) -> None:
+    """Write every planned file; when one cannot be written, remove what this call created and say why."""
+    made: list[Path] = []  # folders and files created here, in order
+    try:
+        for path, content in sorted(planned.items()):
+            for folder in reversed([parent for parent in path.parents if not parent.exists()]):
+                folder.mkdir()
+                made.append(folder)
+            existed = path.exists() or path.is_symlink()
+            if path.is_symlink():
+                path.unlink()
+            path.write_bytes(content)
+            if not existed:
+                made.append(path)
+    except OSError as exc:
+        for item in reversed(made):
+            with contextlib.suppress(OSError):
+                if item.is_dir() and not item.is_symlink():
+                    item.rmdir()
+                else:
+                    item.unlink()
+        raise DevshellError(f"cannot write {exc.filename or path}: {exc.strerror or exc} (choose a destination "
+                            "you can write to)") from None
 
 
 def check_not_on_path(name: str, site: "Site") -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import html
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...errors import DevshellError
 from . import registry
@@ -55,12 +55,27 @@ class LogBuffer:
         return lines[-count:] if count > 0 else []
 
 
-class ServerHandle:
-    """A server started by :func:`start_server`: its URL, state and logs; stop, restart, ``with``."""
+class ServerURL(str):
+    """A server's root URL (ending with ``/``) to which ``+ "/web/health"`` adds no second slash."""
 
-    def __init__(self, config: "Config", name: str) -> None:
+    def __add__(self, other: str) -> str:
+        if isinstance(other, str) and other.startswith("/"):
+            other = other.lstrip("/")
+        return str.__add__(self, other)
+
+
+class ServerHandle:
+    """A server started by :func:`start_server`: its URL, state and logs; stop, restart, ``with``.
+
+    ``url`` is where this process reaches the server; ``public_url`` is where a
+    browser does, which differs behind jupyter-server-proxy (*proxy_base*, see
+    :mod:`.notebook_proxy`).
+    """
+
+    def __init__(self, config: "Config", name: str, proxy_base: str | None = None) -> None:
         self.name = name
         self.config = config
+        self.proxy_base = proxy_base
         self._log = LogBuffer()
         self._runner: InProcessServer | ChildServer | None = None
         self._port = 0
@@ -77,10 +92,31 @@ class ServerHandle:
         return self._port or self.config["http_port"]
 
     @property
-    def url(self) -> str:
+    def url(self) -> ServerURL:
+        """``http://127.0.0.1:PORT/``; ``srv.url + "web/health"`` and ``srv.url + "/web/health"`` both work."""
         interface = self.config["http_interface"]
         host = f"[{interface}]" if ":" in interface else interface
-        return f"http://{host}:{self.port}/"
+        return ServerURL(f"http://{host}:{self.port}/")
+
+    @property
+    def public_url(self) -> str:
+        """The URL a browser opens: through jupyter-server-proxy (``/proxy/PORT/``) when proxied, else :attr:`url`."""
+        return f"{self.proxy_base}{self.port}/" if self.proxy_base else str(self.url)
+
+    def url_for(self, path: str = "", public: bool = False, **query: Any) -> str:
+        """The URL of *path* on this server (``srv.url_for("web/health")``), with *query* as its query string;
+        *public* gives the browser's URL (through the proxy, when there is one)."""
+        from urllib.parse import urlencode
+
+        base = self.public_url if public else self.url
+        return base + path.lstrip("/") + (f"?{urlencode(query)}" if query else "")
+
+    @property
+    def websocket_url(self) -> str:
+        """``ws://host:port/websocket``: the bus pushed as messages commit (add ``?db=NAME`` to choose the database)."""
+        from ..web.websocket import websocket_url
+
+        return websocket_url(self.url)
 
     @property
     def pid(self) -> int | None:
@@ -162,12 +198,13 @@ class ServerHandle:
     # -- display ---------------------------------------------------------------------------------
     def __repr__(self) -> str:
         pid = f" pid {self.pid}" if self.pid else ""
-        return f"<ServerHandle {self.name!r} {self.mode} {self.url} {self.status()}{pid}>"
+        proxied = f" (browser: {self.public_url})" if self.proxy_base else ""
+        return f"<ServerHandle {self.name!r} {self.mode} {self.url}{proxied} {self.status()}{pid}>"
 
     def _repr_html_(self) -> str:
         state = self.status()
         colour = {"running": "#1a7f37", "starting": "#9a6700"}.get(state, "#cf222e")
-        url = html.escape(self.url)
+        url = html.escape(self.public_url)
         pid = f", pid {self.pid}" if self.pid else ""
         return (f'<div>devshell {html.escape(self.mode)} server <b>{html.escape(self.name)}</b>: '
                 f'<a href="{url}" target="_blank">{url}</a> '

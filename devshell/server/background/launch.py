@@ -39,7 +39,8 @@ def server_config(mode: str, db: str | None, port: int, options: dict[str, Any],
 
 
 def start_server(mode: str = "threaded", db: str | None = None, port: int = 0, name: str | None = None, *,
-                 config: "Config | None" = None, timeout: float = READY_TIMEOUT, **options: Any) -> ServerHandle:
+                 config: "Config | None" = None, timeout: float = READY_TIMEOUT, proxy: bool | None = None,
+                 **options: Any) -> ServerHandle:
     """Start a devshell server in the background and return its handle once it is ready.
 
     *mode* threaded runs in this process; gevent and prefork run as child
@@ -47,12 +48,20 @@ def start_server(mode: str = "threaded", db: str | None = None, port: int = 0, n
     configuration keys (``max_cron_threads=0``, ``workers=2``, ``dbfilter=…``).
     A server of ours already using *name* (default: the mode) or *port* is
     stopped first, so running a notebook cell again replaces its server.
+    *proxy* True serves browsers through jupyter-server-proxy (``handle.public_url``
+    is ``…/proxy/PORT/`` and the server honours the prefix), False never does,
+    None (the default) detects JupyterHub, Binder or a Jupyter server around the kernel.
     """
+    from .notebook_proxy import proxy_base
+
+    base = proxy_base(proxy)
+    if base is not None:
+        options.setdefault("proxy_mode", 1)
     settings = server_config(mode, db, port, options, config)
     name = name or settings["mode"]
     for handle in registry.clashing(name, port):
         handle.stop()
-    return ServerHandle(settings, name).start(timeout)
+    return ServerHandle(settings, name, base).start(timeout)
 
 
 def server_function(db: str | None, config: "Config | None" = None) -> Callable[..., ServerHandle]:

@@ -28,7 +28,7 @@ def run_cron(site: "Site", heartbeat: "Heartbeat", master: int) -> int:
     from .supervision import WATCHDOG_INTERVAL, Watchdog, die_with_parent
 
     config = site.config
-    die_with_parent()
+    die_with_parent(parent=master)
     limits = ProcessLimits(config, what="cron job", fail_request_on_cpu_limit=False, dump_signal=signal.SIGQUIT)
     limits.install()
     signals = SignalQueue(signals=STOP_SIGNALS)

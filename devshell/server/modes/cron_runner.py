@@ -1,20 +1,26 @@
-"""The cron runner: threads that claim and run the due jobs of every cron database.
+"""The cron runner: threads that lease and run the due jobs of every cron database.
 
-The job table (declaring, claiming with ``SKIP LOCKED``, triggering) is
+The job table (declaring, leasing, recording, triggering) is
 :mod:`devshell.messaging.cron_jobs`; this is the part that runs jobs in a server
-process. A failing job is logged, its error stored in ``last_error``, and it
-runs again at its next interval.
+process: claim a lease (committed at once), run the job in its own transaction
+while a :class:`LeaseKeeper` renews the lease, then commit the job's work with
+its record if the lease is still ours. A failing job is logged, its error stored
+in ``last_error``, and it runs again at its next due time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import threading
 import traceback
 from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
-from ...messaging.cron_jobs import PG_CHANNEL, claim_due_job, record_run, seconds_until_due
+from ...errors import DevshellError
+from ...messaging.cron_jobs import PG_CHANNEL, Claim, claim_due_job, finish_run, renew_lease, seconds_until_due
 
 if TYPE_CHECKING:
     from ...addon import Cron
@@ -24,33 +30,80 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_SLEEP = 60.0
-MIN_SLEEP = 0.5  #: a due job locked by another runner is looked at again after this
+MIN_SLEEP = 0.5  #: a due job leased to another runner is looked at again after this
+DEFAULT_LEASE = 60.0
 
 JobsFor = Callable[[str], "dict[str, Cron]"]
 Guard = Callable[[str], ContextManager[Any]]
 
 
+class LeaseLost(DevshellError):
+    """Another runner took the job over (our lease expired): the job's work is rolled back."""
+
+
+def runner_name() -> str:
+    """``host:pid:thread:random``: who holds a lease, unique to each claim."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}:{secrets.token_hex(3)}"
+
+
+class LeaseKeeper:
+    """A thread renewing *claim*'s lease every third of its length while the job runs."""
+
+    def __init__(self, databases: "Databases", db: str, claim: Claim, lease: float) -> None:
+        self.databases = databases
+        self.db = db
+        self.claim = claim
+        self.lease = lease
+        self.lost = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="devshell-cron-lease", daemon=True)
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(self.lease / 3):
+            try:
+                with self.databases.borrow(self.db) as conn, conn.cursor() as cr:
+                    renewed = renew_lease(cr, self.claim, self.lease)
+            except Exception as exc:  # the database is away: try again, the lease may still hold
+                logger.warning("cron %s on %s: lease not renewed: %s", self.claim.name, self.db, exc)
+                continue
+            if not renewed:
+                self.lost = True
+                logger.warning("cron %s on %s: the lease was taken over by another runner", self.claim.name, self.db)
+                return
+
+
 def run_next_job(databases: "Databases", db: str, jobs: "dict[str, Cron]", guard: Guard | None = None) -> bool:
-    """Claim and run one due job of *db*; False when none of *jobs* is due (or all are being run).
+    """Lease and run one due job of *db*; False when none of *jobs* is due (or all are leased to others).
 
     *guard* (``guard(description)``, a context manager) brackets the job: prefork's
     cron processes apply their time limits there.
     """
     if not jobs:
         return False
-    with databases.borrow(db) as lock_conn, lock_conn.cursor() as cr:
-        claimed = claim_due_job(cr, jobs)
-        if claimed is None:
-            return False
-        job_id, name = claimed
-        with guard(f"{name} on {db}") if guard is not None else contextlib.nullcontext():
-            error = _execute(databases, db, jobs[name])
-        record_run(cr, job_id, error)
+    lease = float(databases.config.get("cron_lease_seconds") or DEFAULT_LEASE)
+    with databases.borrow(db) as conn, conn.cursor() as cr:  # the claim commits at once
+        claim = claim_due_job(cr, jobs, runner_name(), lease)
+    if claim is None:
+        return False
+    if claim.taken_over_from is not None:
+        logger.warning("cron %s on %s: taken over from %s, whose lease expired", claim.name, db,
+                       claim.taken_over_from)
+    with LeaseKeeper(databases, db, claim, lease):
+        with guard(f"{claim.name} on {db}") if guard is not None else contextlib.nullcontext():
+            _execute(databases, db, jobs[claim.name], claim)
     return True
 
 
-def _execute(databases: "Databases", db: str, job: "Cron") -> str | None:
-    """Run *job* in its own transaction; the error text when it failed, else None."""
+def _execute(databases: "Databases", db: str, job: "Cron", claim: Claim) -> None:
+    """Run *job* in its own transaction, committed with its record while the lease is ours; record a failure."""
     from ...orm import Environment
 
     logger.info("cron %s on %s: running", job.name, db)
@@ -59,19 +112,27 @@ def _execute(databases: "Databases", db: str, job: "Cron") -> str | None:
             env = Environment(conn, db, databases.config)
             try:
                 job.function(env)
+                with conn.cursor() as cr:
+                    if not finish_run(cr, claim, None):
+                        raise LeaseLost(f"cron {job.name} on {db}: lease lost, its work rolled back")
             except BaseException:
                 conn.rollback()
                 raise
             finally:
                 env.cr.close()
+    except LeaseLost as exc:
+        logger.warning("%s", exc.message)
     except Exception as exc:
-        logger.exception("cron %s on %s failed; it runs again at its next interval", job.name, db)
-        return "".join(traceback.format_exception(exc))
-    return None
+        logger.exception("cron %s on %s failed; it runs again at its next due time", job.name, db)
+        with databases.borrow(db) as conn, conn.cursor() as cr:
+            if not finish_run(cr, claim, "".join(traceback.format_exception(exc))):
+                logger.warning("cron %s on %s: lease lost, the failure not recorded", job.name, db)
+    else:
+        logger.info("cron %s on %s: done", job.name, db)
 
 
 def sleep_until_due(databases: "Databases", db: str, jobs: "dict[str, Cron]") -> float:
-    """How long to sleep before the next of *jobs* is due (MAX_SLEEP when none is scheduled)."""
+    """How long to sleep before the next of *jobs* is due or a lease expires (MAX_SLEEP when none is scheduled)."""
     with databases.borrow(db) as conn, conn.cursor() as cr:
         value = seconds_until_due(cr, jobs)
     return MAX_SLEEP if value is None else min(max(value, MIN_SLEEP), MAX_SLEEP)

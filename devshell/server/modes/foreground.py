@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FORCED = 0, 1
+WARNING_PREFIX = "warning: "  #: a startup report line logged as a warning
 
 
 def check_root_policy(config: "Config", interface: str) -> None:
@@ -50,10 +51,27 @@ def pidfile(path: str | None) -> Iterator[None]:
         yield
 
 
+def check_startup(site: "Site") -> None:
+    """Refuse what a server could not serve, before it binds: a missing addons folder, a ``-d`` database
+    that does not exist (a server that reported healthy there would answer every request with an error)."""
+    from ...db.admin import database_exists
+    from ...errors import DatabaseError
+    from ..web.databases import parse_names
+
+    site.addons_paths  # noqa: B018 - a folder that is not there is a usage error, raised here
+    names = parse_names(site.config["db_name"])
+    missing = [name for name in names if not database_exists(site.address, name)]
+    if missing:
+        raise DatabaseError(f"database {', '.join(map(repr, missing))} does not exist on {site.address.describe()}: "
+                            f"create it with `devshell db init -d {missing[0]}`, or name another with -d")
+
+
 def startup_report(site: "Site", mode: str, url: str, cron_label: str) -> list[str]:
     """The startup report (seed): version, config files, addons paths, database server, URL last."""
     from ...version import __version__
     from ..web.databases import parse_names
+    from ..web.diagnostics import startup_warnings
+    from .connection_checks import connection_warnings
 
     config = site.config
     names = parse_names(config["db_name"])
@@ -62,25 +80,52 @@ def startup_report(site: "Site", mode: str, url: str, cron_label: str) -> list[s
     lines = [f"devshell {__version__}, {mode} server, pid {os.getpid()}",
              "config files: " + (", ".join(str(f) for f in config.files) or "none"),
              "addons paths: " + ", ".join(str(p) for p in site.addons_paths),
-             f"database server: {site.address.describe()}",
+             f"database server: {site.address.describe()}"
+             + (f" (pooled; direct for LISTEN and admin work: {site.address.direct.location()})"
+                if site.address.pooled else ""),
              "databases: " + (", ".join(scope) or "all"),
              f"{cron_label}: {config['max_cron_threads']}"]
     if config["dev"]:
         lines.append("dev: " + ",".join(config["dev"]))
+    lines.append(deploy_report(config))
+    lines += [WARNING_PREFIX + warning for warning in startup_warnings(site, names)]
+    lines += [WARNING_PREFIX + warning for warning in connection_warnings(site, mode)]
     lines.append(f"serving {url}")
     return lines
 
 
+def deploy_report(config: "Config") -> str:
+    """What guards ``devshell deploy`` on this server (SECURITY.md): a line of the startup report."""
+    from ...users import deploy_password_state
+
+    state = deploy_password_state(config["deploy_password"])
+    if state == "disabled":
+        return "deploy: disabled (set deploy_password to enable it)"
+    if state == "invalid hash":
+        return (WARNING_PREFIX + "deploy disabled: deploy_password is not a valid hash "
+                "(make one with `devshell deploy --hash-password`)")
+    source = config.sources.get("deploy_password", "")
+    if state == "plain" and "file" in source:
+        return (WARNING_PREFIX + f"deploy enabled, but the {source} holds the deploy password in clear: "
+                "store its hash instead (`devshell deploy --hash-password`)")
+    return "deploy: enabled (deploy password required)"
+
+
 def log_lines(lines: list[str]) -> list[str]:
+    """Log the report: its lines at INFO, those starting with WARNING_PREFIX at WARNING (prefix dropped)."""
     for line in lines:
-        logger.info(line)
+        if line.startswith(WARNING_PREFIX):
+            logger.warning(line[len(WARNING_PREFIX):])
+        else:
+            logger.info(line)
     return lines
 
 
 def run_in_foreground(server: "Server") -> int:
     """Serve until SIGINT/SIGTERM (a second one forces); SIGHUP or a code change restarts."""
-    server.check_root()
+    server.check_startup()  # refusals come first, before the root warning and the pidfile
     with pidfile(server.pidfile_path):
+        server.check_root()
         signals = SignalQueue(install=True)
         watchdog = server.watchdog(signals)
         watcher = None

@@ -7,7 +7,9 @@ prefork master start ``python -m devshell.server.modes.gevent_entry`` directly,
 and ``devshell server --mode gevent`` re-executes itself into it (same pid). The
 WSGI server itself (NODELAY, time limit per request) is in :mod:`.gevent_wsgi`;
 the watchdog stops the process when its parent is gone or its memory passes
-``limit_memory_soft``.
+``limit_memory_soft``. Under the prefork master it also serves the connections
+the HTTP workers hand over (long polls, WebSockets, slow clients:
+:mod:`.prefork_handoff`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import faulthandler
 import logging
 import os
 import signal
-from typing import TYPE_CHECKING
+import socket
+from typing import TYPE_CHECKING, Any
 
+import gevent
 from gevent import monkey
 
 from ...errors import UsageError
@@ -54,6 +58,8 @@ class GeventServer(Server):
         super().__init__(config, app=app)
         self.requested_port = config["gevent_port"]
         self.heartbeat = Heartbeat.from_environment()  #: set when the prefork master supervises us
+        self._handoff: socket.socket | None = None  #: prefork: where the HTTP workers hand connections over
+        self._handoff_greenlet: Any = None
 
     @property
     def supervised(self) -> bool:
@@ -65,6 +71,7 @@ class GeventServer(Server):
 
     def run(self) -> int:
         if not patched():
+            self.check_startup()  # refused here, where the error names the flag (not the re-exec's variables)
             exec_gevent_entry(self.config)
         faulthandler.register(signal.SIGQUIT, all_threads=True)  # SIGQUIT: dump the stack, keep serving
         return super().run()
@@ -91,6 +98,7 @@ class GeventServer(Server):
         self._bound_port = int(sock.getsockname()[1])
         self._httpd = DevshellWSGIServer(sock, app, float(self.config["limit_time_real"]))
         self._httpd.start()
+        self._receive_handoffs(self._httpd)
         self._start_cron(app)
         self.started = True
 
@@ -101,9 +109,21 @@ class GeventServer(Server):
         logger.info(line)
         return [line]
 
+    def _receive_handoffs(self, httpd: "DevshellWSGIServer") -> None:
+        """In prefork mode: serve the connections the HTTP workers hand over, as if accepted here."""
+        from .prefork_handoff import inherited_receiver, receive_connections
+
+        receiver = self._handoff or inherited_receiver()
+        if receiver is not None:
+            self._handoff = receiver
+            self._handoff_greenlet = gevent.spawn(receive_connections, receiver, httpd.adopt)
+
     def _stop_accepting(self, handoff: bool) -> int:
         assert self._httpd is not None
         self._httpd.stop_accepting()
+        if self._handoff_greenlet is not None:  # connections handed over from now on wait for the next process
+            self._handoff_greenlet.kill(block=True)
+            self._handoff_greenlet = None
         return len(self._httpd.requests)
 
     def _drain(self, timeout: float | None) -> bool:

@@ -22,6 +22,7 @@ import gevent.pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 from werkzeug.exceptions import ServiceUnavailable
 
+from ..web.websocket import is_websocket_request
 from .server_log import AccessLog
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class Handler(WSGIHandler):
     """pywsgi's handler, registering each request in flight with its server."""
 
     server: "DevshellWSGIServer"
+    environ: dict[str, Any]
+    headers: Any
     _hold_head = False
     _head: bytes | bytearray | None = None
 
@@ -54,6 +57,9 @@ class Handler(WSGIHandler):
         return environ
 
     def handle_one_response(self) -> None:
+        if is_websocket_request(self.environ):
+            self._serve_websocket()
+            return
         server, current = self.server, gevent.getcurrent()
         server.requests[current] = (time.monotonic(), self)
         try:
@@ -64,6 +70,23 @@ class Handler(WSGIHandler):
                 self.close_connection = True  # no keep-alive while stopping
                 if not server.requests:
                     server.idle.set()
+
+    def _serve_websocket(self) -> None:
+        """The connection becomes a WebSocket session, run in this greenlet until it closes.
+
+        Not counted among the requests in flight: ``limit_time_real`` is for requests,
+        and a stopping server closes its WebSockets itself (1012).
+        """
+        self.close_connection = True
+
+        def answered(status: int) -> None:
+            self.status = str(status)
+            self.time_finish = time.time()
+            self.log_request()
+            self.environ, self.headers = {}, None  # an open socket keeps only what its session needs,
+            self.rfile.close()  # not the request's head, nor its read buffer (the session reads the socket)
+
+        self.server.application.serve_websocket(self.environ, self.socket, answered)
 
     def _write_with_headers(self, data: bytes) -> None:
         # pywsgi writes the head, then the body: a small body goes out with its head, in one send
@@ -83,7 +106,9 @@ class Handler(WSGIHandler):
         if access.enabled():
             elapsed = (self.time_finish - self.time_start) * 1000 if self.time_finish else 0.0
             status = (self._orig_status or self.status or "000").split(None, 1)[0]
-            address = self.client_address[0] if isinstance(self.client_address, tuple) else self.client_address
+            address = (self.environ or {}).get("REMOTE_ADDR")  # the client's, once proxy_mode read X-Forwarded-For
+            if not address:
+                address = self.client_address[0] if isinstance(self.client_address, tuple) else self.client_address
             access.log(f'{address or "-"} "{self.requestline}" {status} {elapsed:.1f}ms')
 
 
@@ -107,6 +132,15 @@ class DevshellWSGIServer(WSGIServer):
     def handle(self, sock: socket.socket, address: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().handle(sock, address)
+
+    def adopt(self, sock: socket.socket) -> None:
+        """Serve a connection accepted elsewhere (a prefork HTTP worker handed it over) as one of ours."""
+        try:
+            address = sock.getpeername()
+        except OSError:
+            sock.close()  # the client left meanwhile
+            return
+        self.do_handle(sock, address)
 
     def start(self) -> None:
         super().start()

@@ -23,6 +23,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 
 from .limits import ProcessLimits
+from .prefork_triage import WholeRequestWorker
 from .server import GRACEFUL_TIMEOUT
 from .server_log import AccessLog
 from .supervision import die_with_parent
@@ -66,8 +67,11 @@ class WorkerHooks:
                                     dump_signal=WORKER_DUMP_SIGNAL)
         self._response_started = False
 
+    def post_fork(self, server: Any, worker: Any) -> None:
+        """Right after the fork, before the app loads: a worker dies with its arbiter, even one still booting."""
+        die_with_parent(parent=worker.ppid)
+
     def post_worker_init(self, worker: Any) -> None:
-        die_with_parent()
         self.limits.install()
 
     def wrap(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
@@ -113,10 +117,11 @@ class DevshellApplication(BaseApplication):
     """The gunicorn application: settings from devshell's configuration, ``Root`` loaded in each worker."""
 
     def __init__(self, site: "Site", listener: socket.socket, workers: int,
-                 longpolling_port: int) -> None:
+                 longpolling_port: int, handoff: socket.socket | None = None) -> None:
         self.site = site
         config = site.config
         self.longpolling_port = longpolling_port
+        self.handoff = handoff  #: the sending end to the gevent process (read by WholeRequestWorker)
         self.hooks = WorkerHooks(config)
         host, port = listener.getsockname()[:2]
         self.settings = gunicorn_settings(config, f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -140,7 +145,7 @@ def gunicorn_settings(config: "Config", bind: str, workers: int, hooks: WorkerHo
     return {
         "bind": [bind],  # informative: the arbiter gets the master's socket (DevshellArbiter)
         "workers": workers,
-        "worker_class": "sync",  # one request at a time per process: Odoo's HTTP worker
+        "worker_class": WholeRequestWorker,  # sync, one request at a time: Odoo's HTTP worker, whole requests only
         "timeout": real + HEARTBEAT_GRACE if real > 0 else 0,
         "graceful_timeout": real if real > 0 else GRACEFUL_TIMEOUT,
         "max_requests": config["limit_request"],
@@ -150,6 +155,7 @@ def gunicorn_settings(config: "Config", bind: str, workers: int, hooks: WorkerHo
         "logger_class": GunicornLogger,
         "loglevel": config["log_level"],
         "preload_app": False,  # each worker imports the modules: SIGHUP brings new code
+        "post_fork": hooks.post_fork,
         "post_worker_init": hooks.post_worker_init,
         "post_request": hooks.post_request,
         "worker_abort": hooks.worker_abort,
@@ -175,6 +181,14 @@ class DevshellArbiter(Arbiter):
             self.log.warning("the devshell master %d is gone: stopping", self.devshell_master)
             raise StopIteration
 
+    def spawn_worker(self) -> int:
+        """A new worker, unless the devshell master is gone: then no more forks, gunicorn halts (issue 14)."""
+        if os.getppid() != self.devshell_master:
+            self.log.warning("the devshell master %d is gone: no new worker; stopping", self.devshell_master)
+            raise StopIteration  # run() halts on it, from its first spawn loop as from its main loop
+        pid: int = super().spawn_worker()
+        return pid
+
     def handle_quit(self) -> None:
         self.log.info("stacks of the gunicorn arbiter %d and its workers:", os.getpid())
         faulthandler.dump_traceback(all_threads=True)
@@ -182,10 +196,10 @@ class DevshellArbiter(Arbiter):
 
 
 def run_gunicorn(site: "Site", listener: socket.socket, workers: int,
-                 longpolling_port: int, master_pid: int) -> int:
+                 longpolling_port: int, master_pid: int, handoff: socket.socket | None = None) -> int:
     """The body of prefork's HTTP process (forked by the master): gunicorn until it stops."""
-    die_with_parent()
-    application = DevshellApplication(site, listener, workers, longpolling_port)
+    die_with_parent(parent=master_pid)
+    application = DevshellApplication(site, listener, workers, longpolling_port, handoff)
     arbiter = DevshellArbiter(application, listener, master_pid)
     listener.close()  # the arbiter holds its own duplicate
     try:

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_TIME_LIMIT = 75  #: the exit code of a process killed for a request past limit_time_real
 EXIT_CPU_LIMIT = 76  #: the exit code of a cron process past limit_time_cpu
+WORKER_HEADROOM = 400 * 2**20  #: virtual memory a worker or cron process adds to its parent's (app, threads, arenas)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _statm: tuple[int, int] | None = None  #: (pid, descriptor of its /proc/<pid>/statm), opened once per process
@@ -53,6 +54,25 @@ def virtual_memory() -> int | None:
         return int(os.pread(_statm[1], 64, 0).split()[0]) * PAGE_SIZE
     except (OSError, ValueError, IndexError):
         return None
+
+
+def check_memory_hard_limit(config: "Config") -> None:
+    """A usage error when ``limit_memory_hard`` leaves a worker no room to start.
+
+    Workers begin as copies of this process and then load the application, so a
+    limit below this process's size plus :data:`WORKER_HEADROOM` would only fill
+    the log with MemoryErrors while the supervisor respawns them.
+    """
+    from ...errors import UsageError
+
+    limit = config["limit_memory_hard"]
+    memory = virtual_memory()
+    if limit <= 0 or memory is None or limit >= memory + WORKER_HEADROOM:
+        return
+    needed = (memory + WORKER_HEADROOM + 2**20 - 1) // 2**20
+    raise UsageError(f"limit_memory_hard ({limit} bytes) is below what a worker needs: this process already "
+                     f"uses {memory // 2**20} MiB of virtual memory; give at least {needed} MiB "
+                     f"(--limit-memory-hard {needed * 2**20}), or 0 for no limit")
 
 
 class CpuTimeLimitExceeded(RuntimeError):

@@ -21,6 +21,7 @@ from ...config import child_environment
 from .cron_process import run_cron
 from .gunicorn_workers import run_gunicorn  # imported once, in the master: every fork shares it
 from .listening_socket import LISTEN_FD_ENV
+from .prefork_handoff import HANDOFF_FD_ENV
 from .reexec import gevent_command
 from .signals import STOP_SIGNALS
 from .supervision import HEARTBEAT_FD_ENV, PARENT_PID_ENV, Heartbeat, die_with_parent
@@ -83,29 +84,40 @@ def _child_main(body: Callable[[], int], close: list[Any]) -> NoReturn:
 
 
 def spawn_http(site: "Site", listener: socket.socket, workers: int,
-               longpolling_port: int, close: list[Any]) -> int:
-    """gunicorn's arbiter in a child of its own, serving *listener* with *workers* sync workers."""
+               longpolling_port: int, close: list[Any], handoff: socket.socket | None = None) -> int:
+    """gunicorn's arbiter in a child of its own, serving *listener* with *workers* sync workers.
+
+    *handoff* is the end its workers pass long polls, WebSockets and slow clients through.
+    """
     master = os.getpid()
     pid = os.fork()
     if pid == 0:
-        _child_main(lambda: run_gunicorn(site, listener, workers, longpolling_port, master), close)
+        _child_main(lambda: run_gunicorn(site, listener, workers, longpolling_port, master, handoff), close)
     return pid
 
 
-def spawn_longpolling(config: "Config", listener: socket.socket, heartbeat: Heartbeat) -> int:
-    """``devshell server --mode gevent`` on *listener*, exec'd in a child (patched first thing)."""
+def spawn_longpolling(config: "Config", listener: socket.socket, heartbeat: Heartbeat,
+                      handoff: socket.socket | None = None) -> int:
+    """``devshell server --mode gevent`` on *listener*, exec'd in a child (patched first thing).
+
+    It also serves the connections the HTTP workers hand over through *handoff* (its receiving end).
+    """
     port = listener.getsockname()[1]
     environ = {**os.environ, **child_environment(config), LISTEN_FD_ENV: str(listener.fileno()),
                HEARTBEAT_FD_ENV: str(heartbeat.fd), PARENT_PID_ENV: str(os.getpid())}
+    if handoff is not None:
+        environ[HANDOFF_FD_ENV] = str(handoff.fileno())
     argv = gevent_command("--workers", "0", "--max-cron-threads", "0", "--gevent-port", str(port))
     pid = os.fork()
     if pid == 0:
         try:
             for number in MASTER_SIGNALS:
                 signal.signal(number, signal.SIG_DFL)
-            die_with_parent()
+            die_with_parent(parent=int(environ[PARENT_PID_ENV]))
             os.set_inheritable(listener.fileno(), True)
             os.set_inheritable(heartbeat.fd, True)
+            if handoff is not None:
+                os.set_inheritable(handoff.fileno(), True)
             os.execve(sys.executable, argv, environ)
         finally:
             os._exit(127)

@@ -1,8 +1,10 @@
 """prefork mode (seed): a devshell master supervising gunicorn, one gevent process and cron processes.
 
 The master binds both ports itself and hands the sockets to its children, so a
-child that restarts never closes a port. Its loop reads as a list of verbs
-(gunicorn's arbiter is the model): process the queued signals, reap the dead
+child that restarts never closes a port; it also makes the channel through which
+the HTTP workers pass long polls, WebSockets and slow clients to the gevent
+process (:mod:`.prefork_handoff`), so the HTTP port serves everything. Its loop
+reads as a list of verbs (gunicorn's arbiter is the model): process the queued signals, reap the dead
 children, kill the ones whose heartbeat stopped (stack dump first, SIGKILL on a
 later turn), spawn what is missing (with back-off for a child that keeps dying).
 Signal handlers only queue. SIGHUP reloads every child without dropping a
@@ -22,12 +24,15 @@ import time
 from typing import TYPE_CHECKING
 
 from ...site import Site
+from ..web.websocket import websocket_url
 from .code_watcher import watch_for_reload
-from .foreground import check_root_policy, log_lines, pidfile, startup_report
-from .limits import describe_limits
+from .foreground import check_root_policy, check_startup, log_lines, pidfile, startup_report
+from .limits import check_memory_hard_limit, describe_limits
 from .listening_socket import LONGPOLLING_BACKLOG, bind_socket
 from .prefork_children import (CRON, HTTP, LONGPOLLING, MASTER_SIGNALS, Child, spawn_cron, spawn_http,
                                spawn_longpolling)
+from .prefork_handoff import handoff_pair
+from .prefork_triage import defer_accept
 from .server import GRACEFUL_TIMEOUT, url_of
 from .signals import RELOAD, STOP_SIGNALS, Event, SignalQueue, signal_name
 from .supervision import WATCHDOG_INTERVAL, Heartbeat, Watchdog, parent_pid_from_environment
@@ -81,6 +86,8 @@ class PreforkMaster:
         self.site = Site(config)  #: resolved once here, in the master: its children inherit it
         self.http_socket: socket.socket | None = None
         self.gevent_socket: socket.socket | None = None
+        #: workers -> gevent process: (sending end, receiving end), kept here so either side may restart
+        self.handoff: tuple[socket.socket, socket.socket] | None = None
         self.ports = (0, 0)  #: (HTTP, long polling) as bound
         self.running = False
         self.deadline: float | None = None  #: when stopping: children still alive then are killed
@@ -101,8 +108,10 @@ class PreforkMaster:
     # -- the master loop --------------------------------------------------------------------------
 
     def run(self) -> int:
-        check_root_policy(self.config, self.interface)
+        check_startup(self.site)  # refusals come first: before the root warning, the pidfile, any fork
+        check_memory_hard_limit(self.config)
         with pidfile(self.config["pidfile"]):
+            check_root_policy(self.config, self.interface)
             signals = SignalQueue(signals=MASTER_SIGNALS)
             watchdog = Watchdog(signals, parent_pid=parent_pid_from_environment())
             watcher = None
@@ -136,6 +145,8 @@ class PreforkMaster:
         self.gevent_socket = bind_socket(self.interface, self.config["gevent_port"], flag="--gevent-port",
                                          backlog=LONGPOLLING_BACKLOG)
         self.ports = (self.http_socket.getsockname()[1], self.gevent_socket.getsockname()[1])
+        defer_accept(self.http_socket)  # a connection that sends nothing is not offered to a worker at once
+        self.handoff = handoff_pair()
 
     def process_signals(self, signals: SignalQueue) -> None:
         """Handle every queued signal, waiting up to one watchdog interval for the first one."""
@@ -213,17 +224,18 @@ class PreforkMaster:
     # -- the verbs' helpers -------------------------------------------------------------------------
 
     def _spawn(self, role: str) -> Child:
-        assert self.http_socket is not None and self.gevent_socket is not None
-        sockets: list[socket.socket] = [self.http_socket, self.gevent_socket]
+        assert self.http_socket is not None and self.gevent_socket is not None and self.handoff is not None
+        handoff_send, handoff_receive = self.handoff
+        sockets: list[socket.socket] = [self.http_socket, self.gevent_socket, handoff_send, handoff_receive]
         heartbeats = [child.heartbeat for child in self.children.values() if child.heartbeat is not None]
         timeout = float(self.config["limit_time_real"])
         if role == HTTP:
             pid = spawn_http(self.site, self.http_socket, self.workers, self.ports[1],
-                             close=[self.gevent_socket, *heartbeats])
+                             close=[self.gevent_socket, handoff_receive, *heartbeats], handoff=handoff_send)
             return Child(HTTP, pid)
         heartbeat = Heartbeat()
         if role == LONGPOLLING:
-            pid = spawn_longpolling(self.config, self.gevent_socket, heartbeat)
+            pid = spawn_longpolling(self.config, self.gevent_socket, heartbeat, handoff_receive)
         else:
             pid = spawn_cron(self.site, heartbeat, close=[*sockets, *heartbeats])
         return Child(role, pid, heartbeat, timeout)
@@ -284,7 +296,7 @@ class PreforkMaster:
         self.deadline = time.monotonic() + FORCE_TIMEOUT
 
     def _close_sockets(self) -> None:
-        for sock in (self.http_socket, self.gevent_socket):
+        for sock in (self.http_socket, self.gevent_socket, *(self.handoff or ())):
             if sock is not None and sock.fileno() >= 0:
                 sock.close()
 
@@ -292,5 +304,6 @@ class PreforkMaster:
         """Log the startup report; its last line, ``serving URL``, says that requests are accepted."""
         lines = startup_report(self.site, self.mode, self.url, self.cron_label)
         lines[-1:-1] = [f"HTTP workers: {self.workers} (gunicorn, sync)", describe_limits(self.config),
-                        f"long polling: {self.longpolling_url} (gevent process)"]
+                        f"long polling: {self.longpolling_url} (gevent process; the HTTP port hands long "
+                        "polls and WebSockets to it)", f"websocket: {websocket_url(self.url)}"]
         return log_lines(lines)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import socket
 
     from ...config import Config
+    from ...site import Site
     from ..web.application import Root
     from .cron_runner import CronService
     from .signals import SignalQueue
@@ -54,6 +55,8 @@ class Server:
         self.requested_port: int = config["http_port"]
         self.started = False
         self._root_checked = False
+        self._startup_checked = False
+        self._site: "Site | None" = None
         self._own_app = False  #: True when start() built the app, so stop() drops it
         self._cron: "CronService | None" = None
         self._httpd: Any = None  #: the WSGI server of the mode, while started (kept for a restart's hand-over)
@@ -69,6 +72,17 @@ class Server:
     @property
     def url(self) -> str:
         return url_of(self.interface, self.port)
+
+    @property
+    def site(self) -> "Site":
+        """What this server serves: its app's site, else one for its configuration (resolved on first use)."""
+        if self.app is not None:
+            return self.app.site
+        if self._site is None:
+            from ...site import Site
+
+            self._site = Site(self.config)
+        return self._site
 
     @property
     def pidfile_path(self) -> str | None:
@@ -93,12 +107,21 @@ class Server:
             check_root_policy(self.config, self.interface)
             self._root_checked = True
 
+    def check_startup(self) -> None:
+        """Refuse what cannot be served (see :func:`.foreground.check_startup`), once, before binding."""
+        from .foreground import check_startup
+
+        if not self._startup_checked:
+            check_startup(self.site)
+            self._startup_checked = True
+
     def _app_for_start(self) -> "Root":
         """The app to serve: the one given, or a new one that stop() will drop again."""
         from ..web.application import Root
 
+        self.check_startup()
         self._own_app = self.app is None
-        self.app = self.app or Root(self.config)
+        self.app = self.app or Root(self.site)
         return self.app
 
     def _listening_socket(self) -> "socket.socket":
@@ -136,6 +159,7 @@ class Server:
         logger.info("not accepting connections any more; %d in flight", in_flight)
         app.stopping = True
         app.listener.wake_all()  # long polls answer now instead of at their timeout
+        app.websockets.close_all()  # WebSockets close with 1012: their clients reconnect elsewhere or later
         finished = self._drain(remaining(deadline))
         self._close(handoff)
         if self._cron is not None:

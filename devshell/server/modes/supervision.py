@@ -34,19 +34,22 @@ def parent_pid_from_environment() -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def die_with_parent(number: int = signal.SIGTERM) -> None:
+def die_with_parent(number: int = signal.SIGTERM, *, parent: int | None = None) -> None:
     """Ask the kernel to send *number* when our parent (the thread that forked us) ends; Linux only.
 
-    The portable guard is :class:`Watchdog`; this one acts at once, even when we are busy.
+    *parent* is the pid that forked us: when it died before the request was made
+    (the kernel would then never send the signal), *number* is sent at once. The
+    portable guard is :class:`Watchdog`; this one acts at once, even when we are busy.
     """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
+    if sys.platform.startswith("linux"):
+        import ctypes
 
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(number))
-    except (OSError, AttributeError):
-        pass
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(number))
+        except (OSError, AttributeError):
+            pass
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), number)
 
 
 class Heartbeat:

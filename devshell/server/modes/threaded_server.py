@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from ..web.websocket import is_websocket_request
 from .server import Server
 from .server_log import access_logger
 
@@ -32,7 +33,18 @@ class AccessLogHandler(WSGIRequestHandler):
 
     def run_wsgi(self) -> None:
         self._started = time.perf_counter()
+        if self.path.startswith("/websocket") and "websocket" in self.headers.get("Upgrade", "").lower():
+            environ = self.make_environ()
+            if is_websocket_request(environ):
+                self._serve_websocket(environ)
+                return
         super().run_wsgi()
+
+    def _serve_websocket(self, environ: dict[str, Any]) -> None:
+        """Hand the connection to the application's WebSocket session (this thread runs it until it closes)."""
+        self.close_connection = True
+        app: Root = self.server.app  # type: ignore[assignment]  # the devshell app werkzeug's server was given
+        app.serve_websocket(environ, self.connection, answered=self.log_request)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if not access_logger.isEnabledFor(logging.INFO):
@@ -95,6 +107,22 @@ class _WSGIServer(ThreadedWSGIServer):
         self._accepting = False
         os.write(self._wake_w, b"x")
 
+    def accept_queued(self) -> int:
+        """Serve the connections already waiting in the listen backlog; how many.
+
+        Closing the listening socket resets them, and a proxy does not retry a POST
+        it had sent: a draining server takes them in first.
+        """
+        self.socket.setblocking(False)
+        count = 0
+        while True:
+            try:
+                request, client_address = self.socket.accept()
+            except OSError:  # BlockingIOError: none left
+                return count
+            self.process_request(request, client_address)
+            count += 1
+
     @property
     def in_flight(self) -> int:
         with self._idle:
@@ -146,6 +174,7 @@ class ThreadedServer(Server):
         if self._accept_thread is not None:
             self._accept_thread.join()
         if not handoff:
+            self._httpd.accept_queued()
             self._httpd.socket.close()
         return self._httpd.in_flight
 

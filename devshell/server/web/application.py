@@ -22,15 +22,20 @@ from werkzeug.wrappers import Response
 from ...errors import DatabaseError, DevshellError
 from ...messaging.bus import SharedReads
 from .databases import Databases
+from .diagnostics import ServingProblems
 from .request import Request
 from .responses import error_response, start_response_for
 from .routing import STATIC_ENDPOINT, build_map, call_route, static_table
-from .sessions import CookieSigner, load_secret
+from .sessions import CookieSigner, SigningKeys
+from .websocket import WebSocketSessions
 
 if TYPE_CHECKING:
+    import socket
+
     from ...addon import Cron, Route
     from ...config import Config
     from ...db.catalog import Catalog
+    from ...messaging.subscriptions import Subscriptions
     from ...modules import Module
     from ...site import Site
 
@@ -55,15 +60,25 @@ class Root:
         self.mode: str = config["mode"]
         self.dev = bool(config["dev"])
         self.max_body_size = max_body_size
+        #: behind ``proxy_mode`` trusted proxies: their X-Forwarded-For/-Proto/-Host/-Prefix are honoured
+        #: (a prefix such as jupyter-server-proxy's /proxy/PORT becomes SCRIPT_NAME: links and redirects keep it)
+        self.proxy_fix: Callable[..., Iterable[bytes]] | None = None
+        if config["proxy_mode"]:
+            from werkzeug.middleware.proxy_fix import ProxyFix
+
+            hops = config["proxy_mode"]
+            self.proxy_fix = ProxyFix(self, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
         self.address = self.site.address
-        self.databases = Databases(config, self.address)
+        self.databases = Databases(config, self.address)  # db_maxconn connections per database at most
         self.catalogs: dict[str, Catalog] = {}  #: db -> reflected catalog, shared by request environments
         self.listener: Listener = Listener(self.address, housekeeping=collect_old_messages)
-        self.signer = CookieSigner(load_secret(config.data_dir))
+        self.signer = CookieSigner(SigningKeys(config, self.databases.borrow))  #: secret_key, or each database's
         self.stopping = False
         #: prefork's HTTP workers: long polls are the gevent process's job (this is its port); polls here are short
         self.longpolling_port: int | None = None
         self.bus_reads = SharedReads()  #: long polls woken together share their query
+        self.websockets = WebSocketSessions()  #: open WebSockets, closed with 1012 when the server stops
+        self._subscriptions: Subscriptions | None = None
         self._lock = threading.Lock()
         self._loaded = False
         self._map: Any = None
@@ -75,6 +90,7 @@ class Root:
         self._synced: set[str] = set()
         self._rescan = False  #: reload() was called: the addons path is scanned again on the next load
         self.deployments = DeployWatcher(self)  #: deployed modules: unpacked and reloaded on NOTIFY
+        self.problems = ServingProblems(self)  #: installed modules missing from the addons path, per database
 
     # -- modules -------------------------------------------------------------------------------------
 
@@ -86,14 +102,14 @@ class Root:
             if self._loaded:
                 return
             from ...modules import load_contributions
-            from .builtin_routes import builtin_routes
+            from .route_listing import app_routes
 
             self.modules = self.site.rescan() if self._rescan else self.site.modules
             self._rescan = False
             found = load_contributions(
                 [self.modules[name] for name in sorted(self.modules)],
                 on_error=lambda module, exc: logger.error("module %s not loaded: %s", module.name, exc.message))
-            routes: Iterable[Route] = [*builtin_routes(self.config["list_db"]), *found.routes]
+            routes: Iterable[Route] = app_routes(self.config["list_db"], found.routes)
             self._map, self._endpoints = build_map(routes)
             # one adapter for every request: matching only needs the path and the method
             self._adapter = self._map.bind("localhost")
@@ -110,14 +126,41 @@ class Root:
             self._rescan = True
         self.databases.forget()
         self.catalogs.clear()
+        self.problems.forget()
+
+    @property
+    def routes(self) -> "list[Route]":
+        """The routes served (built-in and modules'), once loaded; a path+method claimed twice only once."""
+        self.load()
+        return list(self._endpoints.values())
 
     # -- WSGI ------------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.proxy_fix is not None and "werkzeug.proxy_fix.orig" not in environ:
+            return self.proxy_fix(environ, start_response)  # X-Forwarded-* applied, then back here
         if not self._loaded:
             self.load()
         request = Request(environ, self)
         return start_response_for(self.respond(request), environ, start_response)
+
+    def serve_websocket(self, environ: dict[str, Any], sock: "socket.socket",
+                        answered: Callable[[int], None] = lambda status: None) -> None:
+        """Take over a ``/websocket`` upgrade request read from *sock* until it closes (see :mod:`.websocket`)."""
+        from .websocket import serve_websocket
+
+        serve_websocket(self, environ, sock, answered)
+
+    @property
+    def subscriptions(self) -> "Subscriptions":
+        """The WebSocket subscriptions of this process, fed by one thread (started on first use)."""
+        if self._subscriptions is None:
+            with self._lock:
+                if self._subscriptions is None:
+                    from ...messaging.subscriptions import Subscriptions
+
+                    self._subscriptions = Subscriptions(self.listener, self.databases.borrow)
+        return self._subscriptions
 
     def respond(self, request: Request) -> Response:
         try:
@@ -164,6 +207,8 @@ class Root:
         details = None
         if isinstance(exc, HTTPException):
             http = exc
+            if isinstance(exc, NotFound):
+                self.problems.explain_not_found(request)
         elif isinstance(exc, DatabaseError):
             logger.warning("%s %s: %s", request.method, request.path, exc.message)
             http = ServiceUnavailable(exc.message)
@@ -203,8 +248,11 @@ class Root:
         return jobs
 
     def close(self) -> None:
-        """Wake every long poll (they answer at once), then close the listener and the pools."""
+        """Wake every long poll (they answer at once), close the WebSockets (1012), then the listener and pools."""
         self.stopping = True
+        self.websockets.close_all()
         self.deployments.stop()
+        if self._subscriptions is not None:
+            self._subscriptions.close()
         self.listener.close()
         self.databases.close()

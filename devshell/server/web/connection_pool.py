@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from ...db.connection import ServerAddress
 
-DEFAULT_SIZE = 32
+DEFAULT_SIZE = 32  #: the ``db_maxconn`` setting's default
 ACQUIRE_TIMEOUT = 30.0
 
 

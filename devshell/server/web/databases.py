@@ -52,14 +52,14 @@ def parse_names(value: str | None) -> tuple[str, ...]:
 class Databases:
     """The databases of one server address that a server may bind requests to."""
 
-    def __init__(self, config: "Config", address: "ServerAddress", *, pool_size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, config: "Config", address: "ServerAddress", *, pool_size: int | None = None) -> None:
         self.config = config
         self.address = address
         self.dbfilter: str = config["dbfilter"] or ""
         #: whether the request's host matters (dbfilter with %h or %d); when not, "" stands for any host
         self.host_dependent = "%h" in self.dbfilter or "%d" in self.dbfilter
         self.names = parse_names(config["db_name"])
-        self.pool_size = pool_size
+        self.pool_size: int = pool_size or config.get("db_maxconn") or DEFAULT_SIZE  #: per database (db_maxconn)
         if self.dbfilter:
             compile_dbfilter(self.dbfilter, "")  # a broken expression fails at startup, not per request
         self._lock = threading.Lock()
@@ -80,14 +80,15 @@ class Databases:
         stamp, names = self._listing
         if time.monotonic() - stamp < max_age:
             return names
+        from ...db.admin import STAGING_PATTERN  # half-built databases (restore, init) are never served
         from ...db.connection import MAINTENANCE_DB, connect
 
         conn = connect(self.address, MAINTENANCE_DB, autocommit=True)
         try:
             with conn.cursor() as cr:
                 cr.execute("""SELECT datname FROM pg_database
-                               WHERE datallowconn AND NOT datistemplate AND datname <> %s
-                                 AND has_database_privilege(datname, 'CONNECT')""", (MAINTENANCE_DB,))
+                               WHERE datallowconn AND NOT datistemplate AND datname <> %s AND datname !~ %s
+                                 AND has_database_privilege(datname, 'CONNECT')""", (MAINTENANCE_DB, STAGING_PATTERN))
                 names = frozenset(row[0] for row in cr.fetchall())
         finally:
             conn.close()

@@ -1,5 +1,9 @@
 """``POST /devshell/deploy``: an administrator uploads a module; it is checked, installed and announced.
 
+Two keys are needed: a session of the database's administrator, and the
+server-level deploy password (the ``deploy_password`` setting, multipart field
+``deploy_password``); without that setting, deploy is disabled.
+
 Order matters, so that a refused upload writes nothing anywhere: the archive is
 checked in memory, unpacked into a private temporary folder, its manifest and
 Python files checked; then one transaction installs (or updates) the module from
@@ -10,12 +14,12 @@ Only after the commit does any server unpack it under its data dir and reload.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import BadRequest, Conflict, HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, Conflict, Forbidden, HTTPException, RequestEntityTooLarge
 
+from ...scratch import scratch_folder
 from .module_archive import MAX_ARCHIVE_BYTES, ArchiveError, ModuleArchive, extract_archive, inspect_archive
 from .module_archive import read_checked_manifest
 from .deployed_modules import PG_CHANNEL
@@ -33,12 +37,39 @@ def _http_error(exc: ArchiveError) -> HTTPException:
     return kind(exc.message)
 
 
+def check_deploy_credential(request: "Request") -> None:
+    """403 unless the request carries the server's deploy password (``deploy_password``; unset: no deploy).
+
+    Deployed code runs in the process that serves every database, so a database's
+    administrator alone must not be able to deploy: the server's operator decides.
+    Wrong passwords are throttled like logins.
+    """
+    from ...users import check_deploy_password, deploy_password_state
+    from .login_throttle import guarded_attempt
+
+    stored = request.app.config.get("deploy_password")
+    state = deploy_password_state(stored)
+    if state == "disabled":
+        raise Forbidden("deploy is disabled on this server: its operator enables it with the deploy_password "
+                        "setting (a hash from `devshell deploy --hash-password`)")
+    if state == "invalid hash":
+        raise Forbidden("deploy is disabled on this server: its deploy_password setting is not a valid hash")
+    supplied = request.form.get("deploy_password", "")
+    session = request.session
+    login = session.login if session is not None and session.login else ""
+    accepted = guarded_attempt(request, "deploy", login, lambda: check_deploy_password(supplied, stored) or None)
+    if accepted is None:
+        raise Forbidden("wrong deploy password: deploy needs the server's deploy password (DEVSHELL_DEPLOY_PASSWORD"
+                        " for `devshell deploy`) on top of a database administrator's login")
+
+
 def receive(request: "Request") -> dict[str, Any]:
     """The route: the archive of the multipart field ``file``, installed on the session's database."""
     db = request.require_db()
     named = request.form.get("db")
     if named and named != db:
         raise BadRequest(f"you are logged in on {db!r}, not {named!r}: log in on the database to deploy to")
+    check_deploy_credential(request)
     upload = request.files.get("file")
     if upload is None:
         raise BadRequest("send the module archive (a zip) as the multipart field 'file'")
@@ -46,7 +77,7 @@ def receive(request: "Request") -> dict[str, Any]:
     force = request.form.get("force", "").strip().lower() in TRUE_WORDS
     try:
         archive = inspect_archive(data)
-        with tempfile.TemporaryDirectory(prefix="devshell-deploy-") as staging:
+        with scratch_folder("devshell-deploy-") as staging:  # one a killed server left is removed here
             root = extract_archive(archive, Path(staging))
             manifest = read_checked_manifest(root)
             result = install_archive(request.app, db, archive, root, manifest, uid=request.uid, force=force)

@@ -3,7 +3,8 @@
 An archive holds exactly one module: every entry lives under one top folder named
 like a module, which holds a ``__manifest__.py``. Refused: archives over the size
 limits, absolute or ``..`` paths, backslashes, symlinks and other special files,
-encrypted entries. Extraction re-checks every path against the target folder.
+encrypted entries. Extraction re-checks every path against the target folder,
+and an entry whose data does not match its record (CRC, sizes) is refused too.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import io
 import keyword
 import re
 import stat
-import zipfile
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -116,9 +118,12 @@ def extract_archive(archive: ModuleArchive, parent: Path) -> Path:
             if resolved not in target.parents:
                 raise ArchiveError(f"archive entry {info.filename!r} points outside the module folder")
             target.parent.mkdir(parents=True, exist_ok=True)
-            with opened.open(info) as source, target.open("wb") as out:
-                while chunk := source.read(1024 * 1024):
-                    out.write(chunk)
+            try:  # a bad CRC, a size the central directory understates, a broken stream: the archive lies
+                with opened.open(info) as source, target.open("wb") as out:
+                    while chunk := source.read(1024 * 1024):
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+                raise ArchiveError(f"archive entry {info.filename!r} cannot be unpacked: {exc}") from None
     return root
 
 

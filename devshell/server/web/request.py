@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import BadRequest, NotFound, UnsupportedMediaType
 from werkzeug.wrappers import Request as BaseRequest, Response
 
+from ... import json_input
 from .sessions import COOKIE_NAME, LIFETIME_SECONDS, Session, load_session, save_session
 
 if TYPE_CHECKING:
@@ -37,8 +38,24 @@ def normalize_locale(tag: str) -> str:
     return "_".join(out)
 
 
+class MissingField(BadRequest, KeyError):
+    """A field a route needs is not in the JSON body: 400 (still a KeyError for code that catches one)."""
+
+    def __str__(self) -> str:
+        return str(self.description)
+
+
+class Payload(dict):  # type: ignore[type-arg]
+    """A request's JSON object: ``payload["x"]`` on a missing field answers 400, not 500."""
+
+    def __missing__(self, key: Any) -> Any:
+        raise MissingField(f"the JSON body has no {key!r} field")
+
+
 class Request(BaseRequest):
     """A werkzeug request plus devshell's bindings: ``db``, ``session``, ``uid``, ``locale``, ``cr``, ``env``."""
+
+    json_module = json_input  #: NaN, Infinity and too-deep nesting are malformed JSON (400)
 
     def __init__(self, environ: dict[str, Any], app: "Root") -> None:
         super().__init__(environ, populate_request=False)
@@ -49,11 +66,13 @@ class Request(BaseRequest):
         self._session: Session | None = _UNSET
         self._cookie: tuple[str, str] | None = _UNSET
         self._drop_cookie = False
+        self._resign = False
         self._new_session: Session | None = None
         self._conn: PgConnection | None = None
         self._conn_db: str | None = None
         self._cr: PgCursor | None = None
         self._env: Environment | None = None
+        self._payload: Payload | None = None
 
     # -- database binding ------------------------------------------------------------------------
 
@@ -105,10 +124,19 @@ class Request(BaseRequest):
     # -- session -----------------------------------------------------------------------------------
 
     def _signed_cookie(self) -> tuple[str, str] | None:
+        """(db, sid) of the session cookie when its database is served here and one of its keys signed it."""
         if self._cookie is _UNSET:
+            self._cookie = None
             raw = self.cookies.get(COOKIE_NAME) if "HTTP_COOKIE" in self.environ else None
-            self._cookie = self.app.signer.unsign(raw)
-            self._drop_cookie = raw is not None and self._cookie is None
+            signer = self.app.signer
+            parsed = signer.parse(raw)
+            if parsed is not None and not self.app.databases.serves(parsed.db, self.filter_host):
+                return None  # a database not served here: its keys are not ours to read, nor the cookie to drop
+            verified = signer.verify(parsed) if parsed is not None else None
+            self._drop_cookie = raw is not None and verified is None
+            if verified is not None:
+                self._cookie = (verified.db, verified.sid)
+                self._resign = not verified.current  # signed with a rotated key: sign it again with the current one
         return self._cookie
 
     def _load_session(self, db: str, sid: str) -> Session | None:
@@ -226,8 +254,11 @@ class Request(BaseRequest):
         except BaseException:
             self.release()
             raise
-        if self._new_session is not None:
-            response.set_cookie(COOKIE_NAME, self.app.signer.sign(self._new_session.db, self._new_session.sid),
+        session = self._new_session
+        if session is None and self._resign and ok and self._session is not _UNSET:
+            session = self._session  # a live session whose cookie a rotated key signed
+        if session is not None:
+            response.set_cookie(COOKIE_NAME, self.app.signer.sign(session.db, session.sid),
                                 max_age=LIFETIME_SECONDS, httponly=True, samesite="Lax", secure=self.is_secure,
                                 path="/")
         elif self._drop_cookie:
@@ -237,16 +268,26 @@ class Request(BaseRequest):
     # -- JSON ---------------------------------------------------------------------------------------
 
     @property
-    def payload(self) -> Any:
-        """The JSON body ({} when there is none); 415 when the body is not JSON, 400 when malformed."""
+    def payload(self) -> Payload:
+        """The JSON object of the body ({} when there is none).
+
+        415 when the body is not JSON; 400 when it is malformed, holds a non-finite
+        number, or is not an object (``[]``, ``"x"``, ``null``, ``1``). A route that
+        takes another kind of JSON value reads ``request.get_json()`` itself.
+        """
+        if self._payload is not None:
+            return self._payload
         if self.method not in BODY_METHODS or not (self.content_length or self.headers.get("Transfer-Encoding")):
-            return {}
+            self._payload = Payload()
+            return self._payload
         if not self.is_json:
             raise UnsupportedMediaType("this route takes a JSON body: send Content-Type: application/json")
         data = self.get_data(cache=True)
-        if not data.strip():
-            return {}
-        return self.get_json(cache=True)
+        value = self.get_json(cache=True) if data.strip() else {}
+        if not isinstance(value, dict):
+            raise BadRequest(f"the JSON body must be an object ({{...}}), not {_json_kind(value)}")
+        self._payload = Payload(value)
+        return self._payload
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         raise BadRequest(f"malformed JSON body: {e}")
@@ -259,3 +300,14 @@ class Request(BaseRequest):
             return True
         accept = self.accept_mimetypes
         return accept.quality("application/json") > accept.quality("text/html")
+
+
+def _json_kind(value: Any) -> str:
+    """How an error message names a JSON value that is not an object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array"

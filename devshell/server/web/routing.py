@@ -3,7 +3,8 @@
 A module's route is served only on databases where the module is installed;
 the built-in routes (``module`` ``""``) are always there. ``auth`` is enforced
 before the endpoint runs: ``public`` for anyone, ``user`` for a logged-in
-session, ``admin`` for an administrator.
+session, ``admin`` for an administrator; before that, a state-changing request
+sent by another site's page is refused (``cross_site``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
 from ...addon import Route
+from .cross_site import refuse_cross_site
 from .responses import json_response
 
 if TYPE_CHECKING:
@@ -79,6 +81,7 @@ def check_access(request: "Request", route: Route) -> None:
 
 def call_route(request: "Request", route: Route, values: dict[str, Any]) -> Response:
     """Run the endpoint and turn what it returns into a response."""
+    refuse_cross_site(request)
     check_access(request, route)
     if route.type == "json":
         request.payload  # noqa: B018 - a malformed or non-JSON body fails before the endpoint runs

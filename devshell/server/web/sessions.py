@@ -1,10 +1,12 @@
 """HTTP sessions: rows of the base module's ``devshell_session`` table, named by a signed cookie.
 
-The cookie holds ``<db>.<sid>.<signature>``: the signature (HMAC-SHA256 with the
-server's secret key) covers the database too, so a session is bound to the
-database it was opened on and a forged or edited cookie is simply no session.
-Sessions live in PostgreSQL, so several server processes (or machines sharing
-the secret key) see the same ones.
+The cookie holds ``<db>.<sid>.<signature>``: the signature (HMAC-SHA256) covers
+the database too, so a session is bound to the database it was opened on and a
+forged or edited cookie is simply no session. Sessions live in PostgreSQL, and so
+does the key: the ``secret_key`` setting when set, else the database's own secret
+(:mod:`devshell.db.signing_keys`), else, for a database whose base module predates
+it, the data dir's ``server_secret`` file. So every process and machine serving a
+database accepts the same cookies, and a rotated key keeps its sessions valid.
 """
 
 from __future__ import annotations
@@ -15,17 +17,30 @@ import hashlib
 import hmac
 import json
 import os
+import logging
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
+from ...db.signing_keys import KeyRing
 from ...errors import DevshellError
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+    from ...config import Config
+
+logger = logging.getLogger(__name__)
 
 COOKIE_NAME = "devshell_session"
 LIFETIME_SECONDS = 7 * 24 * 3600
 SECRET_FILE = "server_secret"
 SECRET_BYTES = 32
+KEYS_TTL = 60.0  #: seconds a database's key ring is cached (a cookie that fails to verify reads it again)
+Borrow = Callable[[str], ContextManager["PgConnection"]]
 
 
 def load_secret(data_dir: Path) -> bytes:
@@ -64,21 +79,77 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class SigningKeys:
+    """The key ring of each database: ``secret_key`` (+ fallbacks), else the database's secret, else the file.
+
+    A database's ring is cached KEYS_TTL seconds; :meth:`ring` with *fresh* reads it
+    again (a cookie signed with a key rotated in meanwhile).
+    """
+
+    def __init__(self, config: "Config", borrow: Borrow) -> None:
+        setting = config.get("secret_key")
+        fallbacks = tuple(key.encode() for key in config.get("secret_key_fallbacks") or ())
+        self.fixed = KeyRing(setting.encode(), fallbacks) if setting else None
+        self._data_dir = config.data_dir
+        self._borrow = borrow
+        self._cache: dict[str, tuple[float, KeyRing]] = {}
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    def ring(self, db: str, *, fresh: bool = False) -> KeyRing:
+        if self.fixed is not None:
+            return self.fixed
+        cached = self._cache.get(db)
+        if cached is not None and not fresh and time.monotonic() - cached[0] < KEYS_TTL:
+            return cached[1]
+        from ...db.signing_keys import read_keys
+
+        with self._borrow(db) as conn, conn.cursor() as cr:
+            ring = read_keys(cr)
+        if ring is None:
+            ring = KeyRing(load_secret(self._data_dir))
+            if db not in self._warned:
+                self._warned.add(db)
+                logger.warning("database %s has no devshell_secret table (not a devshell database, or its base "
+                               "module predates 1.2.0): its session cookies are signed with %s, valid on this "
+                               "machine only (update it: devshell db init -d %s, or set secret_key)", db,
+                               self._data_dir / SECRET_FILE, db)
+        with self._lock:
+            self._cache[db] = (time.monotonic(), ring)
+        return ring
+
+
+@dataclass(frozen=True)
+class SignedCookie:
+    """A session cookie's parts; ``current`` when its signature is the current key's (else re-sign it)."""
+
+    db: str
+    sid: str
+    signature: str
+    current: bool = True
+
+
 class CookieSigner:
-    """Signs and checks session cookie values; anything that does not verify is None."""
+    """Signs and checks session cookie values with each database's keys; what does not verify is None."""
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, keys: SigningKeys | bytes) -> None:
+        self.keys = keys
+        self._key = keys if isinstance(keys, bytes) else b""
 
-    def _signature(self, db: str, sid: str) -> str:
+    def _ring(self, db: str, fresh: bool = False) -> KeyRing:
+        return self.keys.ring(db, fresh=fresh) if isinstance(self.keys, SigningKeys) else KeyRing(self._key)
+
+    @staticmethod
+    def _signature(key: bytes, db: str, sid: str) -> str:
         message = db.encode("utf-8") + b"\x00" + sid.encode("ascii")
-        return _b64(hmac.new(self._key, message, hashlib.sha256).digest())
+        return _b64(hmac.new(key, message, hashlib.sha256).digest())
 
     def sign(self, db: str, sid: str) -> str:
-        return f"{_b64(db.encode('utf-8'))}.{sid}.{self._signature(db, sid)}"
+        return f"{_b64(db.encode('utf-8'))}.{sid}.{self._signature(self._ring(db).current, db, sid)}"
 
-    def unsign(self, value: str | None) -> tuple[str, str] | None:
-        """(db, sid) for a cookie this server signed, else None."""
+    @staticmethod
+    def parse(value: str | None) -> SignedCookie | None:
+        """The parts of a well-formed cookie value, not verified yet; None for anything else."""
         if not value or value.count(".") != 2:
             return None
         encoded_db, sid, signature = value.split(".")
@@ -87,9 +158,24 @@ class CookieSigner:
             sid.encode("ascii")
         except (binascii.Error, UnicodeError, ValueError):
             return None
-        if not hmac.compare_digest(signature, self._signature(db, sid)):
-            return None
-        return db, sid
+        return SignedCookie(db, sid, signature)
+
+    def verify(self, cookie: SignedCookie) -> SignedCookie | None:
+        """*cookie* when one of its database's keys signed it (the ring read again once on a miss), else None."""
+        for fresh in (False, True):
+            ring = self._ring(cookie.db, fresh)
+            for key in (ring.current, *ring.fallbacks):
+                if hmac.compare_digest(cookie.signature, self._signature(key, cookie.db, cookie.sid)):
+                    return SignedCookie(cookie.db, cookie.sid, cookie.signature, current=key == ring.current)
+            if not isinstance(self.keys, SigningKeys) or self.keys.fixed is not None:
+                break
+        return None
+
+    def unsign(self, value: str | None) -> tuple[str, str] | None:
+        """(db, sid) for a cookie signed with one of its database's keys, else None."""
+        cookie = self.parse(value)
+        verified = self.verify(cookie) if cookie is not None else None
+        return None if verified is None else (verified.db, verified.sid)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from pathlib import Path
 from devshell import addon
 
 CHANNEL = "library"
+SHOWN_MESSAGES = 20
 VIEWS = Path(__file__).resolve().parent / "views"
 _views = None
 
@@ -27,7 +28,7 @@ def _rows(cr, query, params=()):
 
 @addon.route("/library", auth="public")
 def index(request):
-    """The library at a glance, with the bus messages of channel ``library`` shown live."""
+    """The library at a glance, with the bus messages of channel ``library``: the latest, then live."""
     cr = request.cr
     cr.execute("""SELECT (SELECT count(*) FROM library_book), (SELECT count(*) FROM library_author),
                          (SELECT count(*) FROM library_member),
@@ -37,8 +38,13 @@ def index(request):
                             FROM library_book b JOIN library_author a ON a.id = b.author_id
                             LEFT JOIN library_genre g ON g.id = b.genre_id
                            ORDER BY b.id DESC LIMIT 12""")
-    return render("index.jinja", db=request.db, channel=CHANNEL, books=books, authors=authors, members=members,
-                  open_loans=open_loans, recent=recent)
+    # the channel's latest messages, from the bus table: the page shows them before any socket opens
+    messages = _rows(cr, """SELECT id, message, created_at AS sent FROM devshell_bus
+                             WHERE channel = %s ORDER BY id DESC LIMIT %s""", (CHANNEL, SHOWN_MESSAGES))
+    # root: the prefix a reverse proxy serves the app under ("" without one), for the page's own links
+    return render("index.jinja", db=request.db, root=request.script_root, channel=CHANNEL, books=books,
+                  authors=authors, members=members, open_loans=open_loans, recent=recent, messages=messages,
+                  last=max((m["id"] for m in messages), default=0))
 
 
 @addon.route("/library/books", auth="public", type="json")
