@@ -14,13 +14,19 @@ from . import database_option, load
 @click.option("--tables", metavar="T1,T2", help="Only these tables (and the parents they need).")
 @click.option("--seed", type=int, help="Seed of the random data: the same seed makes the same rows.")
 @click.option("--locale", metavar="LOCALE", help="Faker locale of names, addresses… (default en_US).")
-@click.option("--dry-run", is_flag=True, help="Show the plan (order, counts, generators) and write nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Show the plan, try the whole load and roll it back: fails where the run would, writes nothing.")
+@click.option("--skip-failing", is_flag=True,
+              help="Leave the tables that cannot be filled (and those needing their rows) empty; load the rest.")
+@click.option("--triggers", is_flag=True,
+              help="Keep user triggers firing during the load (by default they are disabled for it).")
 @click.pass_context
 def populate_command(ctx: click.Context, database: str | None, size: str, tables: str | None, seed: int | None,
-                     locale: str | None, dry_run: bool) -> None:
+                     locale: str | None, dry_run: bool, skip_failing: bool, triggers: bool) -> None:
     """Fill every table with fake rows that respect keys, uniques, CHECKs and partitions.
 
     One transaction: a failed or interrupted run leaves the database as it was.
+    When tables cannot be filled, the error names each of them and why.
     """
     from ..errors import UsageError
     from ..populate import populate
@@ -30,4 +36,6 @@ def populate_command(ctx: click.Context, database: str | None, size: str, tables
     config = load(ctx, db_name=database)
     if not config["db_name"]:
         raise UsageError("missing the database: give -d NAME")
-    populate(config["db_name"], size, seed=seed, tables=tables, locale=locale, dry_run=dry_run, config=config)
+    debug = bool((ctx.find_root().obj or {}).get("debug"))
+    populate(config["db_name"], size, seed=seed, tables=tables, locale=locale, dry_run=dry_run, config=config,
+             skip_failing=skip_failing, triggers=triggers, debug=debug)

@@ -85,11 +85,56 @@ class ForeignKey:
     initially_deferred: bool
     target: str  #: the catalog key of the referenced table
     on_partitions: bool = False  #: declared on the partitions only (Pagila's payment), not the parent
+    ref_partition: str | None = None  #: "schema.name" when it references one partition of ``target``
+
+    @property
+    def source(self) -> str:
+        """Where the referenced keys live: the target table, or the one partition of it referenced."""
+        return f"{self.target}#{self.ref_partition}" if self.ref_partition else self.target
+
+
+@dataclass(frozen=True)
+class UniqueIndex:
+    """A unique index that is partial or over expressions (the plain ones are in ``Table.uniques``)."""
+
+    name: str
+    keys: tuple[str, ...]  #: each key as SQL (pg_get_indexdef): a column name or an expression
+    columns: tuple[str, ...]  #: the columns its keys and its predicate read
+    predicate: str | None  #: the WHERE clause of a partial index
+    nulls_distinct: bool = True
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """An EXCLUDE constraint: no two rows match on every (expression, operator) element."""
+
+    name: str
+    elements: tuple[tuple[str, str], ...]  #: (expression as SQL, operator), e.g. ("tstzrange(a, b)", "&&")
+    columns: tuple[str, ...]
+    predicate: str | None
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """The sequence that feeds a column (serial, identity or a ``nextval`` default)."""
+
+    name: str  #: qualified and quoted, ready for ``::regclass``
+    start: int
+    minimum: int
+    maximum: int
+    increment: int
+    last_value: int | None  #: None until the first nextval (or when it may not be read)
+
+    @property
+    def next_value(self) -> int:
+        return self.start if self.last_value is None else self.last_value + self.increment
 
 
 class Partition(NamedTuple):
     name: str  #: qualified child name
     bound: str  #: e.g. "FOR VALUES FROM ('2022-01-01 00:00:00+00') TO (…)"
+    checks: tuple["Check", ...] = ()  #: CHECKs declared on this partition only (not inherited)
+    constraint: str | None = None  #: what routes a row here (pg_get_partition_constraintdef), with ``checks``
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,6 +151,10 @@ class Table:
     partitions: tuple[Partition, ...]
     comment: str | None
     key: str  #: its name in the catalog
+    unique_indexes: tuple[UniqueIndex, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
+    sequences: Mapping[str, SequenceInfo] = field(default_factory=dict)  #: column -> the sequence feeding it
+    inherits: tuple[str, ...] = ()  #: catalog keys of the tables it INHERITS from (not partitions)
 
     @property
     def qualified_name(self) -> str:
@@ -168,6 +217,23 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, obj_description(c.oid, 'pg_class'
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
  ORDER BY n.nspname, c.relname
 """
+# every partition (any depth) of the schemas, with the table at the top of its tree
+_PARTITION_ROOTS = """
+SELECT n.nspname, c.relname, rn.nspname, r.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_class r ON r.oid = pg_partition_root(c.oid) JOIN pg_namespace rn ON rn.oid = r.relnamespace
+ WHERE c.relispartition AND n.nspname = ANY(%s)
+"""
+# CHECKs added to one partition only (conislocal: not inherited from the parent)
+_PARTITION_CHECKS = """
+SELECT con.conrelid, con.conname, pg_get_constraintdef(con.oid),
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, i)
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.i),
+       pg_get_partition_constraintdef(con.conrelid)
+  FROM pg_constraint con
+ WHERE con.conrelid = ANY(%s) AND con.contype = 'c' AND con.conislocal
+ ORDER BY con.conrelid, con.conname
+"""
 _PARTITIONS = """
 SELECT i.inhparent, c.oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid)
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -226,6 +292,53 @@ SELECT i.indrelid,
  ORDER BY i.indrelid, ic.relname
 """
 
+# unique indexes that are partial or over expressions, and exclusion constraints: keys as SQL text
+_SPECIAL_INDEXES = """
+SELECT i.indrelid, ic.relname::text, con.conname::text,
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k ORDER BY k),
+       ARRAY(SELECT o.oprname::text FROM unnest(con.conexclop) WITH ORDINALITY x(op, k)
+               JOIN pg_operator o ON o.oid = x.op ORDER BY x.k),
+       ARRAY(SELECT a.attname::text FROM pg_attribute a
+              WHERE a.attrelid = i.indrelid AND a.attnum > 0 AND (a.attnum = ANY(i.indkey) OR EXISTS (
+                    SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                       AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid
+                       AND d.refobjsubid = a.attnum))
+              ORDER BY a.attnum),
+       pg_get_expr(i.indpred, i.indrelid, true),
+       NOT coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false)
+  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+  LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype = 'x' AND con.conrelid = i.indrelid
+ WHERE i.indrelid = ANY(%s)
+   AND ((i.indisunique AND NOT i.indisprimary AND (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL))
+        OR con.oid IS NOT NULL)
+ ORDER BY i.indrelid, ic.relname
+"""
+_SEQUENCES = """
+WITH fed(relid, attnum, seq) AS (
+    SELECT d.adrelid, d.adnum, dep.refobjid FROM pg_attrdef d
+      JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+       AND dep.refclassid = 'pg_class'::regclass
+     WHERE d.adrelid = ANY(%(tables)s)
+    UNION
+    SELECT dep.refobjid, dep.refobjsubid, dep.objid FROM pg_depend dep
+     WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass AND dep.deptype = 'i'
+       AND dep.refobjid = ANY(%(tables)s) AND dep.refobjsubid > 0
+)
+SELECT f.relid, a.attname::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+       s.seqstart, s.seqmin, s.seqmax, s.seqincrement,
+       CASE WHEN has_sequence_privilege(s.seqrelid, 'SELECT') THEN pg_sequence_last_value(s.seqrelid) END
+  FROM fed f JOIN pg_sequence s ON s.seqrelid = f.seq
+  JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = f.relid AND a.attnum = f.attnum
+"""
+_INHERITS = """
+SELECT i.inhrelid, n.nspname, c.relname FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhparent JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_class k ON k.oid = i.inhrelid
+ WHERE i.inhrelid = ANY(%s) AND NOT k.relispartition
+ ORDER BY i.inhrelid, i.inhseqno
+"""
+
 
 class _Type(NamedTuple):
     oid: int
@@ -258,10 +371,17 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
     table_rows = cr.fetchall()
     oids = [row[0] for row in table_rows]
     cr.execute(_PARTITIONS, (oids,))
+    partition_rows = cr.fetchall()
+    cr.execute(_PARTITION_CHECKS, ([row[1] for row in partition_rows],))
+    own_checks: dict[int, list[Check]] = defaultdict(list)
+    routes: dict[int, str] = {}
+    for child, name, text, cols, route in cr.fetchall():
+        own_checks[child].append(Check(name, text, tuple(cols)))
+        routes[child] = route
     partitions: dict[int, list[Partition]] = defaultdict(list)
     parent_of: dict[int, int] = {}
-    for parent, child, schema, name, bound in cr.fetchall():
-        partitions[parent].append(Partition(f"{schema}.{name}", bound))
+    for parent, child, schema, name, bound in partition_rows:
+        partitions[parent].append(Partition(f"{schema}.{name}", bound, tuple(own_checks[child]), routes.get(child)))
         parent_of[child] = parent
 
     cr.execute(_TYPES, {"tables": oids, "schemas": wanted})
@@ -273,6 +393,9 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
     for row in cr.fetchall():
         columns[row[0]][row[2]] = _column(types, domains, row)
 
+    cr.execute(_PARTITION_ROOTS, (wanted,))
+    roots = {(schema, name): (root_schema, root) for schema, name, root_schema, root in cr.fetchall()}
+
     cr.execute(_CONSTRAINTS, (oids + list(parent_of),))
     constraints: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for relid, name, kind, cols, ref_schema, ref_table, ref_cols, on_delete, deferrable, deferred, text \
@@ -283,7 +406,10 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
         if kind == "f":
             item: Any = ForeignKey(name, tuple(cols), ref_schema, ref_table, tuple(ref_cols),
                                    FK_ACTIONS.get(on_delete, on_delete), deferrable, deferred,
-                                   key(ref_schema, ref_table), on_partitions=relid in parent_of)
+                                   key(*roots.get((ref_schema, ref_table), (ref_schema, ref_table))),
+                                   on_partitions=relid in parent_of,
+                                   ref_partition=f"{ref_schema}.{ref_table}" if (ref_schema, ref_table) in roots
+                                   else None)
         elif kind == "c":
             item = Check(name, text, tuple(cols))
         else:
@@ -293,6 +419,21 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
     cr.execute(_UNIQUE_INDEXES, (oids,))
     for relid, cols in cr.fetchall():
         constraints[relid]["i"].append(tuple(cols))
+    special: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    cr.execute(_SPECIAL_INDEXES, (oids,))
+    for relid, index, exclusion, keys, operators, cols, predicate, nulls_distinct in cr.fetchall():
+        if exclusion:
+            special[relid]["x"].append(Exclusion(exclusion, tuple(zip(keys, operators)), tuple(cols), predicate))
+        else:
+            special[relid]["u"].append(UniqueIndex(index, tuple(keys), tuple(cols), predicate, nulls_distinct))
+    sequences: dict[int, dict[str, SequenceInfo]] = defaultdict(dict)
+    cr.execute(_SEQUENCES, {"tables": oids})
+    for relid, column, *info in cr.fetchall():
+        sequences[relid][column] = SequenceInfo(*info)
+    inherits: dict[int, list[str]] = defaultdict(list)
+    cr.execute(_INHERITS, (oids,))
+    for relid, parent_schema, parent_name in cr.fetchall():
+        inherits[relid].append(key(parent_schema, parent_name))
 
     tables = {}
     for oid, schema, name, kind, comment, partition_key in table_rows:
@@ -302,7 +443,9 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
                       primary_key=found["p"][0] if found["p"] else (),
                       foreign_keys=_distinct_foreign_keys(found["f"]), uniques=uniques,
                       checks=tuple(found["c"]), partition_key=partition_key,
-                      partitions=tuple(partitions[oid]), comment=comment, key=key(schema, name))
+                      partitions=tuple(partitions[oid]), comment=comment, key=key(schema, name),
+                      unique_indexes=tuple(special[oid]["u"]), exclusions=tuple(special[oid]["x"]),
+                      sequences=sequences[oid], inherits=tuple(inherits[oid]))
         tables[table.key] = table
     enums = {key(t.schema, t.name): tuple(t.labels) for t in types.values()
              if t.typtype == "e" and t.schema in wanted}

@@ -15,10 +15,14 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import DevshellError
 from .constraints import Comparison, OpaqueCheck
-from .generators import Precomputed, Row
+from .generators import Generator, Precomputed, Row, Text
 from .references import KeyStore, SelfTree
+from .rowchecks import CheckKeeper
+from .shortcodes import Codes
 from .sqltypes import NULL, ValueType
 from .tableplan import Slot, TablePlan
+from .keyexpr import canonical
+from .uniques import UniqueKey
 
 CHUNK_ROWS = 5000
 MAX_ROUNDS = 40
@@ -37,11 +41,12 @@ class PopulateError(DevshellError):
 class TableBuilder:
     """Makes the rows of one planned table; publishes its keys for the tables that reference it."""
 
-    def __init__(self, plan: TablePlan, store: KeyStore, seed: int, existing_uniques: dict[tuple[str, ...], set],
+    def __init__(self, plan: TablePlan, store: KeyStore, seed: int, existing_uniques: dict[tuple[str, ...], list[Any]],
                  probe: Probe | None = None) -> None:
         self.plan = plan
         self.store = store
         self.probe = probe
+        self.check_keeper = CheckKeeper(plan, store, seed, probe)  # CHECKs kept row by row or by PostgreSQL
         self.rngs = {slot.columns: Random(f"{seed}:{plan.key}:{','.join(slot.columns)}") for slot in plan.slots}
         self.repair_rng = Random(f"{seed}:{plan.key}:repairs")
         self.live = [slot for slot in plan.slots if slot.deferred is None]
@@ -53,48 +58,68 @@ class TableBuilder:
             if isinstance(slot.generator, SelfTree):
                 slot.generator.existing = self.key_base.get(slot.generator.key_columns, 0)
         self.existing_uniques = existing_uniques
-        self.checked: list[tuple[str, ...]] = []
-        self.seen: dict[tuple[str, ...], set] = {}
+        self.checked: list[UniqueKey] = []
+        self.seen: dict[str, set[Any]] = {}  # unique key name -> keys of the rows made (and existing)
         self.prepared = False
 
     def prepare(self) -> None:
-        """Decide how each unique set is kept, once the parent tables' keys exist (first chunk)."""
+        """Decide how each unique key is kept, once the parent tables' keys exist (first chunk)."""
         if not self.prepared:
-            self.checked = self._prepare_uniques(self.existing_uniques)
-            self.seen = {cols: set(self.existing_uniques.get(cols, ())) for cols in self.checked}
+            existing = {key.name: self._existing_keys(key) for key in self.plan.unique_keys}
+            for rule in self.plan.exclusions:  # the ranges already there are taken
+                rows = self.existing_uniques.get(rule.columns, [])
+                values = {name: [row[i] for row in rows] for i, name in enumerate(rule.columns)}
+                for p in range(len(rows)):
+                    rule.place(values, p, float("inf"))
+            self.checked = self._prepare_uniques(existing)
+            self.seen = {key.name: existing[key.name] for key in self.checked}
             self.prepared = True
 
     # -- setup ------------------------------------------------------------------------------
+    def _existing_keys(self, key: UniqueKey) -> set[Any]:
+        """The keys the rows already in the table hold (read by the loader as ``key.reads`` tuples)."""
+        rows = list(self.existing_uniques.get(key.reads, ()))
+        if not rows:
+            return set()
+        values = {name: [row[i] for row in rows] for i, name in enumerate(key.reads)}
+        return set(key.keys(values, list(range(len(rows)))).values())
+
     def _slot_of(self, name: str) -> Slot | None:
         return next((slot for slot in self.live if name in slot.columns), None)
 
-    def _prepare_uniques(self, existing: dict[tuple[str, ...], set]) -> list[tuple[str, ...]]:
-        """Unique sets that need checking; dense single columns get their distinct values drawn now."""
+    def _prepare_uniques(self, existing: dict[str, set[Any]]) -> list[UniqueKey]:
+        """Unique keys that need checking row by row; dense plain ones get distinct values drawn now."""
         checked = []
-        for unique in self.plan.uniques:
-            slots = [self._slot_of(name) for name in unique]
+        for unique in self.plan.unique_keys:
+            if not unique.plain:
+                checked.append(unique)
+                continue
+            slots = [self._slot_of(name) for name in unique.columns]
             if any(slot is None or slot.generator.distinct for slot in slots):
                 continue  # a database-filled or deferred column, or one distinct by construction
-            slot = slots[0]
-            if len(unique) == 1 and slot is not None and slot.columns == unique and self._draw(slot, existing):
-                continue
-            if len(unique) > 1 and self._draw_joint(unique, slots, existing):  # type: ignore[arg-type]
+            taken = existing[unique.name]
+            first = slots[0]
+            assert first is not None
+            if all(slot is first for slot in slots) and set(first.columns) == set(unique.columns):
+                if self._draw(first, taken, unique):
+                    continue
+            elif len(unique.columns) > 1 and self._draw_joint(unique.columns, slots, taken):  # type: ignore[arg-type]
                 continue
             checked.append(unique)
         return checked
 
-    def _draw_joint(self, unique: tuple[str, ...], slots: list[Slot], existing: dict[tuple[str, ...], set]) -> bool:
+    def _draw_joint(self, unique: tuple[str, ...], slots: list[Slot], taken: set[Any]) -> bool:
         """A dense composite unique (few combinations for the rows) gets distinct combinations drawn now."""
         if len({id(slot) for slot in slots}) != len(slots) or any(len(slot.columns) != 1 for slot in slots):
             return False
         generators = [getattr(slot.generator, "inner", slot.generator) for slot in slots]
-        capacities = [generator.capacity for generator in generators]
-        count, taken = self.plan.count, existing.get(unique, set())
-        if any(capacity is None for capacity in capacities):
+        capacities = [generator.capacity for generator in generators if generator.capacity is not None]
+        count = self.plan.count
+        if len(capacities) != len(generators):
             return False
         combinations = 1
         for capacity in capacities:
-            combinations *= capacity  # type: ignore[operator]
+            combinations *= capacity
         if combinations > DENSE * (count + len(taken)):
             return False
         rng = self.rngs[slots[0].columns]
@@ -117,16 +142,23 @@ class TableBuilder:
                                          f"{slot.generator.label}, distinct ({', '.join(unique)})")
         return True
 
-    def _draw(self, slot: Slot, existing: dict[tuple[str, ...], set]) -> bool:
-        generator = getattr(slot.generator, "inner", slot.generator)
-        count, taken = self.plan.count, existing.get(slot.columns, set())
+    def _draw(self, slot: Slot, taken: set[Any], unique: UniqueKey) -> bool:
+        """A dense unique slot (or short codes) gets its distinct values drawn now; *taken*: the keys
+        existing rows hold."""
+        generator: Generator = getattr(slot.generator, "inner", slot.generator)
+        count = self.plan.count
         capacity = generator.capacity
-        if capacity is None or capacity > DENSE * (count + len(taken)):
+        if capacity is None or (capacity > DENSE * (count + len(taken)) and not isinstance(generator, Codes)):
             return False
         values = generator.distinct_values(self.rngs[slot.columns], min(capacity, count + len(taken)))
         if values is None:
             return False
-        values = [value for value in values if (value,) not in taken][:count]
+        if taken:
+            order = [slot.columns.index(name) for name in unique.columns]
+            key = (lambda row: tuple(map(canonical, row))) if unique.canonical else tuple
+            values = [value for value in values
+                      if key(tuple(value[i] for i in order) if len(order) > 1 else (value,)) not in taken]
+        values = values[:count]
         if len(values) < count:
             raise PopulateError(f"table {self.plan.key}: only {len(values)} distinct values left for "
                                 f"{slot.columns[0]}, {count} rows asked; use a smaller --size")
@@ -147,6 +179,7 @@ class TableBuilder:
                     values[name] = [None if item is None else item[position] for item in made]
         for comparison in self.plan.comparisons:
             self._repair(comparison, values, self.repair_rng)
+        self.check_keeper.repair(values, rows)
         if self.plan.row_factory is not None:
             self._apply_row_factory(rows, values)
         return values
@@ -182,13 +215,17 @@ class TableBuilder:
                 if name in values:
                     values[name][position] = types[name].from_db(value)
 
-    def _violations(self, values: Row, positions: list[int], taken: dict[tuple[str, ...], set]) -> set[int]:
-        """Which of *positions* break a comparison, a bound, an opaque CHECK or a unique set.
+    def _violations(self, values: Row, positions: list[int], taken: dict[str, set[Any]]) -> set[int]:
+        """Which of *positions* break a comparison, a bound, an opaque CHECK, a unique key or an
+        exclusion constraint (a clashing range is moved to a free gap first, not rejected).
 
         *taken* holds the unique keys of the chunk's accepted rows; the keys of the
         rows accepted now are added to it.
         """
         bad: set[int] = set()
+        for rule in self.plan.exclusions:
+            high = self.plan.limits.get(rule.bounds[1], (None, self.plan.types[rule.bounds[1]].high))[1]
+            bad.update(p for p in positions if not rule.place(values, p, high))
         for comparison in self.plan.comparisons:
             left, right = values.get(comparison.left), values.get(comparison.right)
             if comparison.soft or left is None or right is None:
@@ -204,28 +241,20 @@ class TableBuilder:
             column = values.get(name)
             if column is not None:
                 bad.update(p for p in positions if column[p] in excluded)
-        if self.probe is not None:
-            for check in self.plan.opaque:
-                subset = {name: [values[name][p] for p in positions] for name in self.plan.copy_columns
-                          if name in values}  # a deferred foreign key has no values yet
-                bad.update(positions[i] for i in self.probe(self.plan, check, subset))
-        fresh: dict[tuple[str, ...], dict[tuple[Any, ...], int]] = {}
+        bad.update(self.check_keeper.violations(values, positions))
+        fresh: dict[str, dict[Any, int]] = {}
         for unique in self.checked:
-            seen, chunk, new = self.seen[unique], taken[unique], {}
-            columns = [values[name] for name in unique]
-            for p in positions:
-                if p in bad:
-                    continue
-                key = tuple(column[p] for column in columns)
-                if None in key:
-                    continue
+            if any(name not in values for name in unique.reads):
+                continue  # a deferred column: NULL while loading
+            seen, chunk, new = self.seen[unique.name], taken[unique.name], {}
+            for p, key in unique.keys(values, [p for p in positions if p not in bad]).items():
                 if key in seen or key in chunk or key in new:
                     bad.add(p)
                 else:
                     new[key] = p
-            fresh[unique] = new
-        for unique, new in fresh.items():
-            taken[unique].update(key for key, p in new.items() if p not in bad)
+            fresh[unique.name] = new
+        for name, new in fresh.items():
+            taken[name].update(key for key, p in new.items() if p not in bad)
         return bad
 
     def rows(self, start: int, count: int) -> Row:
@@ -233,7 +262,7 @@ class TableBuilder:
         self.prepare()
         rows = list(range(start, start + count))
         values = self._generate(rows)
-        taken: dict[tuple[str, ...], set] = {unique: set() for unique in self.checked}
+        taken: dict[str, set[Any]] = {unique.name: set() for unique in self.checked}
         pending = list(range(count))
         for attempt in range(MAX_ROUNDS):
             bad = sorted(self._violations(values, pending, taken))
@@ -251,24 +280,28 @@ class TableBuilder:
             raise PopulateError(f"table {self.plan.key}: could not generate rows that satisfy its unique and "
                                 f"CHECK constraints ({self._blame()}); use a smaller --size or add a factory")
         for unique in self.checked:
-            self.seen[unique].update(taken[unique])
+            self.seen[unique.name].update(taken[unique.name])
         self._publish_keys(rows, values, only_new=False)
         return values
 
     def _disambiguate(self, values: Row, rows: list[int]) -> None:
-        """Text in a unique set gets the row number appended, so retries converge."""
-        for unique in self.checked:
-            for name in unique:
-                vtype = self.plan.types[name]
-                column = values.get(name)
-                if vtype.kind != "text" or column is None:
-                    continue
-                for i, (value, index) in enumerate(zip(column, rows)):
-                    if value is not None:
-                        column[i] = _suffixed(value, index + 1, vtype.max_length)
+        """Free text in a unique key gets the row number appended, so retries converge (never a foreign
+        key's text, a pattern's or a list's: those values must stay what they are)."""
+        for name in dict.fromkeys(name for unique in self.checked for name in unique.reads):
+            slot = self._slot_of(name)
+            if slot is None or type(getattr(slot.generator, "inner", slot.generator)) is not Text:
+                continue
+            vtype = self.plan.types[name]
+            column = values.get(name)
+            if vtype.kind != "text" or column is None:
+                continue
+            for i, (value, index) in enumerate(zip(column, rows)):
+                if value is not None:
+                    column[i] = _suffixed(value, index + 1, vtype.max_length)
 
     def _blame(self) -> str:
-        names = [", ".join(unique) for unique in self.checked] + [c.name for c in self.plan.opaque]
+        names = [unique.name for unique in self.checked] + self.check_keeper.blame() + \
+            [rule.name for rule in self.plan.exclusions]
         return "; ".join(names) or "column comparisons"
 
     def _publish_keys(self, rows: Sequence[int], values: Row, *, only_new: bool) -> None:
@@ -305,8 +338,22 @@ class TableBuilder:
             yield count, self.copy_text(self.rows(start, count), count)
 
     def deferred_values(self, slot: Slot) -> list[tuple[Any, ...]]:
-        """(key..., value...) per row for a foreign key loaded as NULL, now that its parent exists."""
-        made = slot.generator.generate(self.rngs[slot.columns], range(self.plan.count), {})
+        """(key..., value...) per row for a foreign key loaded as NULL, now that its parent exists.
+
+        When a unique key reads these columns, every row gets a different parent (and
+        NULL once the parents run out), which keeps any key over them unique.
+        """
+        rng = self.rngs[slot.columns]
+        made = slot.generator.generate(rng, range(self.plan.count), {})
+        keys = [unique for unique in self.plan.unique_keys if set(slot.columns) & set(unique.reads)]
+        if keys:
+            taken = {value for unique in keys if unique.reads == slot.columns
+                     for value in self._existing_keys(unique)}  # what rows already there point at
+            inner: Generator = getattr(slot.generator, "inner", slot.generator)
+            wanted = sum(value is not None for value in made) + len(taken)
+            drawn = inner.distinct_values(rng, min(inner.capacity or 0, wanted)) or []
+            parents = iter(value for value in drawn if (value if len(slot.columns) > 1 else (value,)) not in taken)
+            made = [None if value is None else next(parents, None) for value in made]
         out = []
         for key, value in zip(self.update_keys, made):
             if value is None:

@@ -232,7 +232,7 @@ def _names(n: int, rng: Random, pools: FakerPools, row: dict[str, list[Any]], so
 
 def _users(first: list[str], last: list[str], rng: Random, separator: str) -> list[str | None]:
     """``jane.doe``, ``jdoe`` or ``janedoe42`` from each row's names (None when they have no Latin form)."""
-    random, out = rng.random, []
+    random, out = rng.random, list[str | None]()
     append = out.append
     for first_name, last_name in zip(first, last):
         f, l = ascii_slug(first_name), ascii_slug(last_name)

@@ -17,7 +17,9 @@ from typing import Any, Callable
 from ..errors import DevshellError
 from .constraints import Rules
 from .fakes import FakerPools, kind_for_text, word_groups
-from .generators import ArrayOf, Choice, FloatRange, Generator, IntRange, Segments, Simple, Text
+from .functions import truncate_day, truncate_epoch
+from .generators import (ArrayOf, Choice, Constant, FloatRange, Generator, IntRange, Mapped, Pattern, RangeOf,
+                         Segments, Simple, Text)
 from .sqltypes import ValueType
 
 NULL_RATE = 0.1
@@ -125,11 +127,29 @@ def ordered_generator(vtype: ValueType, rules: Rules, table: str, column: str, n
             raise PlanError(f"column {table}.{column}: no partition accepts values its CHECKs allow")
         return Segments(segments, label=f"inside {len(segments)} partitions")
     lo, hi = effective_range((low, high), soft, needed)
-    return IntRange(int(lo), int(hi), label=f"{vtype.formatter(int(lo))} … {vtype.formatter(int(hi))}")
+    generator = IntRange(int(lo), int(hi), label=f"{vtype.formatter(int(lo))} … {vtype.formatter(int(hi))}")
+    return truncated(generator, vtype, rules.truncate)
 
 
-def simple_generator(vtype: ValueType, pools: FakerPools) -> Generator | None:
-    """Generators for the types without a window or a Faker kind."""
+def truncated(generator: Generator, vtype: ValueType, unit: str | None) -> Generator:
+    """Dates or timestamps moved back to the start of their *unit* (``CHECK (d = date_trunc('month', d))``)."""
+    if unit is None or vtype.kind not in ("date", "timestamp"):
+        return generator
+    if vtype.kind == "date":
+        return Mapped(generator, lambda day: truncate_day(day, unit), label=f"{generator.label}, first of {unit}")
+    return Mapped(generator, lambda epoch: truncate_epoch(epoch, unit), label=f"{generator.label}, start of {unit}")
+
+
+def simple_generator(vtype: ValueType, pools: FakerPools, rules: Rules | None = None) -> Generator | None:
+    """Generators for the types without a window or a Faker kind (bytea within its length CHECKs,
+    JSON of the types ``jsonb_typeof`` CHECKs ask for)."""
+    rules = rules or Rules()
+    shortest = rules.min_length
+    longest = max(shortest, min(rules.max_length if rules.max_length is not None else 32, 32))
+    if rules.max_length is not None and rules.max_length < shortest:
+        return None
+    low_bytes = max(shortest, min(8, longest))
+
     def groups(rng: Random, n: int, low: int, high: int) -> list[list[str]]:
         return word_groups(rng, pools.pool("word"), n, low, high)
 
@@ -138,10 +158,22 @@ def simple_generator(vtype: ValueType, pools: FakerPools) -> Generator | None:
         return [{"name": " ".join(name), "score": int(rng.random() * 100) + 1, "tags": tag}
                 for name, tag in zip(names, tags)]
 
+    def json_values(rng: Random, n: int) -> list[Any]:
+        kinds = [kind for kind in rules.json_types or ("object",) if kind != "null"] or ["object"]
+        made = {"object": json_objects, "array": lambda r, k: [list(g) for g in groups(r, k, 0, 4)],
+                "string": lambda r, k: [" ".join(g) for g in groups(r, k, 1, 3)],
+                "number": lambda r, k: [int(r.random() * 1000) for _ in range(k)],
+                "boolean": lambda r, k: [r.random() < 0.5 for _ in range(k)]}
+        picks = rng.choices(kinds, k=n)
+        pools_of = {kind: iter(made[kind](rng, picks.count(kind))) for kind in set(picks)}
+        return [next(pools_of[kind]) for kind in picks]
+
+    json_label = "json " + "/".join(rules.json_types) if rules.json_types else "json object"
     makers: dict[str, tuple[Callable[[Random, int], list[Any]], str]] = {
         "uuid": (lambda rng, n: [rng.getrandbits(128) for _ in range(n)], "uuid4"),
-        "json": (json_objects, "json object"),
-        "bytea": (lambda rng, n: [rng.randbytes(8 + int(rng.random() * 25)) for _ in range(n)], "random bytes"),
+        "json": (json_values, json_label),
+        "bytea": (lambda rng, n: [rng.randbytes(rng.randint(low_bytes, longest)) for _ in range(n)],
+                  f"random bytes ({low_bytes}-{longest})"),
         "tsvector": (lambda rng, n: [" ".join(sorted({w.lower() for w in group if w.isalpha()}))
                                      for group in groups(rng, n, 3, 8)], "tsvector of words"),
         "inet": (lambda rng, n: [f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
@@ -163,6 +195,8 @@ def simple_generator(vtype: ValueType, pools: FakerPools) -> Generator | None:
 def infer_generator(table: str, column: str, vtype: ValueType, rules: Rules, pools: FakerPools, *,
                     sources: dict[str, str], default: str | None, needed: int = 0) -> Generator:
     """The generator for one column (raises PlanError when no value can satisfy its rules)."""
+    if rules.null_only:
+        return Constant(None, "NULL (its CHECK allows only NULL)")
     if rules.choices is not None:
         values = [value for value in rules.choices if value not in rules.excluded]
         if vtype.kind == "enum":
@@ -184,7 +218,13 @@ def infer_generator(table: str, column: str, vtype: ValueType, rules: Rules, poo
             high = rules.max_length if high is None else min(high, rules.max_length)
         if high is not None and high < rules.min_length:
             raise PlanError(f"column {table}.{column}: its length constraints allow no value")
-        return Text(kind_for_text(table, column), pools, rules.min_length, high, sources)
+        fake = Text(kind_for_text(table, column), pools, rules.min_length, high, sources)
+        if rules.pattern is not None:
+            test = re.compile(rules.pattern_test, re.DOTALL) if rules.pattern_test else None
+            return Pattern(rules.pattern, test, fake, rules.min_length, high)
+        return fake
+    if vtype.kind == "range" and vtype.element is not None:
+        return range_generator(vtype.element, rules, table, column)
     if vtype.kind == "array" and vtype.element is not None:
         element_rules = Rules()
         if vtype.element.kind == "text":
@@ -192,8 +232,25 @@ def infer_generator(table: str, column: str, vtype: ValueType, rules: Rules, poo
         else:
             inner = infer_generator(table, column, vtype.element, element_rules, pools, sources={}, default=None)
         return ArrayOf(inner)
-    found = simple_generator(vtype, pools)
+    found = simple_generator(vtype, pools, rules)
+    if found is None and vtype.kind == "bytea":
+        raise PlanError(f"column {table}.{column}: its length constraints allow no value")
     if found is None:
         raise PlanError(f"column {table}.{column}: devshell cannot make values of type {vtype.sql_type} "
                         f"(give it a default, make it nullable, or add a factory for it in a module)")
     return found
+
+
+#: how wide generated ranges are, per kind of bound (internal units)
+RANGE_WIDTHS = {"int": 20, "numeric": 100, "date": 30, "timestamp": 7 * 86400}
+
+
+def range_generator(element: ValueType, rules: Rules, table: str, column: str) -> Generator:
+    """``[low, high)`` ranges whose values stay inside the CHECKs' bounds on ``lower()``/``upper()``."""
+    widest = RANGE_WIDTHS.get(element.kind, 20) * (10 ** element.scale if element.kind == "numeric" else 1)
+    low, high = hard_bounds(element, rules)
+    if low is None or high is None or high <= low:
+        raise PlanError(f"column {table}.{column}: its CHECK constraints allow no range")
+    widest = max(1, min(widest, int(high - low)))
+    bounds = ordered_generator(element, Rules(low=low, high=high - widest), table, column, 0)
+    return RangeOf(bounds, lambda rng: rng.randint(1, widest), label=f"ranges of {element.sql_type}")

@@ -7,15 +7,16 @@ fewer distinct values than rows, a cycle of NOT NULL foreign keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection
 
 from ..db.catalog import Catalog
-from ..errors import UsageError
+from ..errors import DevshellError, UsageError
+from .failures import unexpected_reason
 from .fakes import FakerPools
 from .ordering import Edge, closure, load_order
 from .references import KeyStore
-from .tableplan import FactoryMap, TablePlan, TablePlanner, check_capacity, nullable_key, update_key
+from .tableplan import FactoryMap, TablePlan, TablePlanner, apply_capacity, nullable_key, update_key
 
 SIZES = {"small": 10, "medium": 100, "large": 1000}
 SKIPPED_PREFIX = "devshell_"  # devshell's own tables (modules, users, this run's record) are never filled
@@ -29,6 +30,13 @@ class Plan:
     seed: int
     size: str
     locale: str
+    failures: dict[str, str] = field(default_factory=dict)  # table left out -> why it cannot be planned
+    key_checks: str = ""  # how the load checks the foreign keys, when not simply row by row (the summary says)
+
+    @property
+    def capped(self) -> dict[str, tuple[int, int, str]]:
+        """Tables whose constraints cap their rows: table -> (rows asked, rows made, why)."""
+        return {table.key: table.capped for table in self.tables if table.capped is not None}
 
     @property
     def total_rows(self) -> int:
@@ -73,18 +81,24 @@ def select_tables(catalog: Catalog, names: list[str] | None) -> list[str]:
 def plan_population(catalog: Catalog, existing: Callable[[str], int], max_of: Callable[[str, str], int], *,
                     size: str | int = "small", seed: int = 0, tables: list[str] | None = None,
                     locale: str = "en_US", overrides: dict[str, Any] | None = None,
-                    factories: FactoryMap | None = None, pools: FakerPools | None = None) -> Plan:
-    """Decide everything; *existing(table)* counts rows already there, *max_of(table, column)* their max."""
+                    factories: FactoryMap | None = None, pools: FakerPools | None = None,
+                    exclude: Collection[str] = (), debug: bool = False) -> Plan:
+    """Decide everything; *existing(table)* counts rows already there, *max_of(table, column)* their max.
+
+    A table that cannot be planned is left out with the reason in ``Plan.failures``
+    (tables in *exclude* are left out from the start); the others are planned
+    without its rows. *debug* lets an unexpected exception through.
+    """
     size_name, base = parse_size(size)
     overrides = overrides or {}
-    selected = select_tables(catalog, tables)
+    selected = [key for key in select_tables(catalog, tables) if key not in exclude]
 
     def needed_parents(key: str) -> list[str]:
         """Empty parents a NOT NULL foreign key of *key* points at: they must be filled too."""
         table = catalog.tables[key]
         return [fk.target for fk in table.foreign_keys
                 if fk.target in catalog.tables and fk.target != key and not nullable_key(table, fk)
-                and existing(fk.target) == 0]
+                and existing(fk.target) == 0 and fk.target not in exclude]
 
     added = closure(selected, needed_parents)
     keys = selected + sorted(added)
@@ -97,7 +111,17 @@ def plan_population(catalog: Catalog, existing: Callable[[str], int], max_of: Ca
     store = KeyStore()
     planner = TablePlanner(catalog, keys, counts, broken, store, pools or FakerPools(locale, seed), factories or {},
                            existing, max_of)
-    plans = [planner.plan(key, added.get(key)) for key in order]
-    for plan in plans:
-        check_capacity(plan)
-    return Plan(plans, broken, store, seed, size_name, locale)
+    plans, failures = [], {}
+    for key in order:
+        try:
+            plan = planner.plan(key, added.get(key))
+            apply_capacity(plan)
+            counts[key] = plan.count  # a capped table: its children pick among the rows it really gets
+            plans.append(plan)
+        except Exception as exc:  # this table cannot be planned: say why, plan the others (no rows from it)
+            if debug and not isinstance(exc, DevshellError):
+                raise
+            failures[key] = exc.message if isinstance(exc, DevshellError) else \
+                unexpected_reason(exc, catalog.tables[key].columns)
+            counts[key] = 0
+    return Plan(plans, broken, store, seed, size_name, locale, failures)

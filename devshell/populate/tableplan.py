@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..db.catalog import Catalog, Column, ForeignKey, Table
-from .constraints import Comparison, OpaqueCheck, Rules, apply_check, apply_partitions, check_body
+from .constraints import (Comparison, OpaqueCheck, RowCheck, Rules, apply_check, apply_partitions, check_body,
+                          not_null_columns, partition_check)
 from .fakes import FakerPools, kind_for_text
 from .generators import Constant, Generator, Nullable, Sequential
 from .inference import NULL_RATE, PlanError, hard_bounds, infer_generator
 from .ordering import Edge
-from .references import ForeignKeyValues, KeyStore, SelfTree
+from .references import ForeignKeyValues, KeyStore, Link, LinkedKeys, SelfTree
+from .shortcodes import short_codes
 from .sqltypes import ValueType, value_type
+from .uniques import ExclusionRule, UniqueKey, exclusion_rule, table_keys
 
 VOLATILE = re.compile(r"now\(\)|current_(date|time|timestamp)|localtime|clock_timestamp|statement_timestamp|"
                       r"transaction_timestamp|gen_random_uuid|uuid_generate|random\(\)", re.IGNORECASE)
@@ -51,13 +54,19 @@ class TablePlan:
     types: dict[str, ValueType] = field(default_factory=dict)
     slots: list[Slot] = field(default_factory=list)
     database_fills: dict[str, str] = field(default_factory=dict)  # column -> why the database fills it
-    uniques: list[tuple[str, ...]] = field(default_factory=list)
+    uniques: list[tuple[str, ...]] = field(default_factory=list)  # columns to read existing unique values by
+    unique_keys: list[UniqueKey] = field(default_factory=list)  # every unique shape the rows must keep
+    exclusions: list[ExclusionRule] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     opaque: list[OpaqueCheck] = field(default_factory=list)
+    row_checks: list[RowCheck] = field(default_factory=list)  # CHECKs kept row by row (see rowchecks)
     limits: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # bounds re-checked after repairs
     excluded: dict[str, set[Any]] = field(default_factory=dict)  # values a CHECK forbids (x <> 0)
     sequences: dict[str, str] = field(default_factory=dict)  # column -> sequence to move past ("" = identity)
     row_factory: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None
+    caps: list[tuple[int, str]] = field(default_factory=list)  # (most rows possible, why) found while planning
+    capped: tuple[int, int, str] | None = None  # (rows asked, rows possible, why) when constraints cap the rows
+    notes: list[str] = field(default_factory=list)  # constraints kept in a stricter form than declared
 
     @property
     def key(self) -> str:
@@ -78,7 +87,9 @@ def update_key(table: Table) -> tuple[str, ...]:
 
 
 def nullable_key(table: Table, fk: ForeignKey) -> bool:
-    return all(table.columns[name].nullable for name in fk.columns)
+    """The key may be NULL: its columns are nullable and no CHECK says ``col IS NOT NULL``."""
+    required = not_null_columns(table.checks) if table.checks else frozenset()
+    return all(table.columns[name].nullable and name not in required for name in fk.columns)
 
 
 def column_type(table: Table, name: str) -> ValueType:
@@ -122,23 +133,40 @@ class TablePlanner:
         self.catalog, self.keys, self.counts, self.broken = catalog, keys, counts, broken
         self.store, self.pools, self.factories = store, pools, factories
         self.existing, self.max_of = existing, max_of
+        fed: dict[str, int] = {}
+        for other in keys:
+            for sequence in catalog.tables[other].sequences.values():
+                fed[sequence.name] = fed.get(sequence.name, 0) + 1
+        # a sequence feeding several tables (an INHERITS hierarchy): devshell hands each its own ids
+        self.shared_sequences = {name for name, count in fed.items() if count > 1}
+        self.next_ids: dict[str, int] = {}  # sequence -> the first id no table of this run took yet
+        self.referenced: dict[str, set[str]] = {}  # table -> its columns other tables' foreign keys point at
+        for other in keys:
+            for fk in catalog.tables[other].foreign_keys:
+                self.referenced.setdefault(fk.target, set()).update(fk.ref_columns)
 
     def plan(self, key: str, needed_by: str | None = None) -> TablePlan:
         table = self.catalog.tables[key]
         plan = TablePlan(table, self.counts[key], self.existing(key), needed_by)
         plan.types = {name: column_type(table, name) for name in table.columns}
         rules = self._read_constraints(plan)
-        referenced = {name for other in self.keys for fk in self.catalog.tables[other].foreign_keys
-                      if fk.target == key for name in fk.ref_columns}
-        keys = ({name for unique in plan.uniques for name in unique} | referenced
+        referenced = self.referenced.get(key, set())
+        keys = ({name for unique in plan.unique_keys if unique.plain for name in unique.columns} | referenced
                 | {name for name, rule in rules.items() if rule.segments is not None or rule.choices is not None})
         constrained = (keys | {name for fk in table.foreign_keys for name in fk.columns}
                        | {name for check in table.checks for name in check.columns}
-                       | {name for c in plan.comparisons for name in (c.left, c.right)})
+                       | {name for c in plan.comparisons for name in (c.left, c.right)}
+                       | {name for unique in plan.unique_keys for name in unique.reads}
+                       | {name for rule in plan.exclusions for name in rule.columns}
+                       | {name for name, sequence in table.sequences.items() if sequence.name in self.shared_sequences})
         covered = self._foreign_keys(plan)
         self._columns(plan, rules, constrained, keys, covered)
         for name, column in table.columns.items():
-            if name not in plan.database_fills and (sequence_of(column.default) or column.is_identity):
+            if name in plan.database_fills:
+                continue
+            if name in table.sequences:
+                plan.sequences[name] = table.sequences[name].name
+            elif sequence_of(column.default) or column.is_identity:
                 plan.sequences[name] = sequence_of(column.default) or ""
         if self.factories.get((key, None)) is not None:
             plan.row_factory = self.factories[(key, None)](plan.types)
@@ -149,12 +177,18 @@ class TablePlanner:
         """CHECKs, domains and partition bounds as rules; what cannot be read stays opaque."""
         table, types = plan.table, plan.types
         rules = {name: Rules() for name in table.columns}
-        for check in table.checks:
-            if not apply_check(check.expression, types, rules, plan.comparisons):
-                plan.opaque.append(OpaqueCheck(check.name, check_body(check.expression), tuple(check.columns)))
+        references = frozenset(name for fk in table.foreign_keys for name in fk.columns)
+        own = [(check.name, check.expression, tuple(check.columns)) for check in table.checks]
+        own += [(check.name, partition_check(partition.constraint, check.expression), tuple(check.columns))
+                for partition in table.partitions if partition.constraint for check in partition.checks]
+        for name, expression, columns in own:
+            if not apply_check(expression, types, rules, plan.comparisons, row_checks=plan.row_checks, name=name,
+                               references=references):
+                plan.opaque.append(OpaqueCheck(name, check_body(expression), columns))
         for name, column in table.columns.items():
             for check in column.domain.checks if column.domain else ():
-                if not apply_check(check.expression, types, rules, plan.comparisons, value_column=name):
+                if not apply_check(check.expression, types, rules, plan.comparisons, value_column=name,
+                                   row_checks=plan.row_checks, name=check.name, references=references):
                     plan.opaque.append(OpaqueCheck(check.name, check_body(check.expression), (name, "VALUE")))
         problem = apply_partitions(table.partition_key, [p.bound for p in table.partitions], types, rules)
         if problem:
@@ -164,33 +198,85 @@ class TablePlanner:
             if types[comparison.left].is_ordered:
                 plan.limits[comparison.left] = hard_bounds(types[comparison.left], rules[comparison.left])
         plan.excluded = {name: rule.excluded for name, rule in rules.items() if rule.excluded}
-        plan.uniques = [u for u in ([table.primary_key] if table.primary_key else []) + list(table.uniques) if u]
+        plain = [u for u in ([table.primary_key] if table.primary_key else []) + list(table.uniques) if u]
+        plan.unique_keys = table_keys(table, types, plain)
+        for exclusion in table.exclusions:
+            rule = exclusion_rule(exclusion, types)
+            if isinstance(rule, ExclusionRule):
+                plan.exclusions.append(rule)
+                start, end = rule.bounds
+                plan.comparisons[:] = [c for c in plan.comparisons if not (c.soft and {c.left, c.right} == {start, end})]
+                if start != end and not any({c.left, c.right} == {start, end} for c in plan.comparisons):
+                    plan.comparisons.append(Comparison(end, ">=", start))  # a range's bounds must be in order
+                    plan.limits.setdefault(end, hard_bounds(types[end], rules[end]))
+            elif isinstance(rule, UniqueKey):
+                plan.unique_keys.append(rule)
+                plan.notes.append(f"exclusion constraint {exclusion.name} {rule.note}")
+            else:
+                plan.caps.append((1, f"exclusion constraint {exclusion.name} is not understood (one row cannot "
+                                     "clash with another)"))
+        plan.notes += [f"unique index {unique.name}: {unique.note}" for unique in plan.unique_keys if unique.note]
+        plan.uniques = list(dict.fromkeys([unique.reads for unique in plan.unique_keys]
+                                          + [rule.columns for rule in plan.exclusions]))
         return rules
 
     def _foreign_keys(self, plan: TablePlan) -> set[str]:
-        """A slot per foreign key: parents' keys (skewed), a tree for a self-reference; the columns covered."""
-        table, covered = plan.table, set()
+        """A slot per foreign key (several keys sharing columns share one slot); the columns covered."""
+        table, covered = plan.table, set[str]()
         broken = {edge.fk.name for edge in self.broken if edge.child == table.key}
+        live = [fk for fk in table.foreign_keys if fk.name not in broken]
+        for group in _sharing(live):
+            slot = self._single_key(plan, group[0]) if len(group) == 1 else self._linked_keys(plan, group)
+            plan.slots.append(slot)
+            covered.update(slot.columns)
         for fk in table.foreign_keys:
-            if set(fk.columns) & covered:
-                continue  # a column shared by two foreign keys follows the first
-            covered.update(fk.columns)
-            nullable = nullable_key(table, fk)
-            parent_rows = self.counts.get(fk.target, 0) + self.existing(fk.target)
-            if fk.target == table.key:
-                generator: Generator = SelfTree(self.store, table.key, fk.ref_columns, nullable, plan.existing)
-            elif parent_rows > 0:
-                generator = ForeignKeyValues(self.store, fk.target, fk.ref_columns, planned=parent_rows)
-                if nullable:
-                    generator = Nullable(generator, NULL_RATE)
-            elif nullable:
-                generator = Constant(None, f"NULL ({fk.target} has no rows)")
+            if fk.name not in broken:
+                continue
+            free = tuple(name for name in fk.columns if name not in covered)
+            if len(free) < len(fk.columns):  # shares a column with a key loaded now: left NULL
+                plan.notes.append(f"foreign key {fk.name} shares columns with another key and closes a cycle: "
+                                  f"{', '.join(free)} left NULL")
+                if free:
+                    plan.slots.append(Slot(free, Constant(None, f"NULL (cycle through {fk.name})")))
             else:
-                raise PlanError(f"table {table.key} needs rows in {fk.target} (foreign key {fk.name}); "
-                                f"populate {fk.target} too")
-            self.store.keys(fk.target, fk.ref_columns)  # the parent's builder publishes them
-            plan.slots.append(Slot(fk.columns, generator, deferred=fk if fk.name in broken else None))
+                plan.slots.append(Slot(fk.columns, self._single_key(plan, fk).generator, deferred=fk))
+            covered.update(free)
         return covered
+
+    def _parent_rows(self, plan: TablePlan, fk: ForeignKey) -> int:
+        rows = self.counts.get(fk.target, 0) + self.existing(fk.target)
+        if rows == 0 and not nullable_key(plan.table, fk) and fk.target != plan.key:
+            raise PlanError(f"table {plan.key} needs rows in {fk.target} (foreign key {fk.name}); "
+                            f"populate {fk.target} too")
+        self.store.keys(fk.source, fk.ref_columns)  # the parent's builder (or the loader) publishes them
+        return rows
+
+    def _single_key(self, plan: TablePlan, fk: ForeignKey) -> Slot:
+        """Parents' keys (skewed) for one foreign key; a tree for a self-reference."""
+        nullable = nullable_key(plan.table, fk)
+        parent_rows = self._parent_rows(plan, fk)
+        if fk.target == plan.key:
+            generator: Generator = SelfTree(self.store, plan.key, fk.ref_columns, nullable, plan.existing)
+        elif parent_rows > 0:
+            generator = ForeignKeyValues(self.store, fk.source, fk.ref_columns, planned=parent_rows)
+            if nullable:
+                generator = Nullable(generator, NULL_RATE)
+        else:
+            generator = Constant(None, f"NULL ({fk.target} has no rows)")
+        return Slot(fk.columns, generator)
+
+    def _linked_keys(self, plan: TablePlan, group: list[ForeignKey]) -> Slot:
+        """Foreign keys sharing columns: one slot picks parents that agree on them."""
+        table = plan.table
+        group = sorted(group, key=lambda fk: (fk.target == plan.key, -len(fk.columns), fk.name))
+        links = []
+        for fk in group:
+            self._parent_rows(plan, fk)
+            links.append(Link(fk.source, fk.ref_columns, fk.columns, nullable_key(table, fk), fk.target == plan.key))
+        columns = tuple(dict.fromkeys(name for fk in group for name in fk.columns))
+        own = next((fk.ref_columns for fk in group if fk.target == plan.key), ())
+        nullable = frozenset(name for name in columns if table.columns[name].nullable)
+        return Slot(columns, LinkedKeys(self.store, columns, links, nullable, NULL_RATE, own))
 
     def _columns(self, plan: TablePlan, rules: dict[str, Rules], constrained: set[str], keys: set[str],
                  covered: set[str]) -> None:
@@ -229,17 +315,40 @@ class TablePlanner:
         serial = column.is_identity or sequence_of(column.default)
         if vtype.kind == "int" and rules.choices is None and \
                 (serial or (table.primary_key == (name,) and not column.default)):
-            start = max((self.max_of(table.key, name) if plan.existing else 0) + 1, rules.low or 1)
-            last = start + plan.count - 1
-            high = min(vtype.high, rules.high) if rules.high is not None else vtype.high
-            if last > high:
-                raise PlanError(f"table {table.key}: ids {start}..{last} do not fit column {name} "
-                                f"(at most {high}); use a smaller --size")
-            return Sequential(start)
-        unique = any(unique == (name,) for unique in plan.uniques)
+            return self._ids(plan, name, rules)
+        unique = any(key.plain and key.columns == (name,) for key in plan.unique_keys)
         own_sources = {kind: source for kind, source in sources.items() if source != name}
-        return infer_generator(table.name, name, vtype, rules, self.pools, sources=own_sources,
-                               default=column.default, needed=(plan.count + plan.existing) * 2 if unique else 0)
+        generator = infer_generator(table.name, name, vtype, rules, self.pools, sources=own_sources,
+                                    default=column.default, needed=(plan.count + plan.existing) * 2 if unique else 0)
+        if any(key.plain and name in key.columns for key in plan.unique_keys):
+            generator = short_codes(generator, vtype.sql_type) or generator
+        return generator
+
+    def _ids(self, plan: TablePlan, name: str, rules: Rules) -> Sequential:
+        """Consecutive ids: after the existing rows, where the column's sequence would go on (past the ids
+        other tables of this run took from it), inside the CHECKs' range; fewer rows if they do not fit."""
+        table, vtype = plan.table, plan.types[name]
+        sequence = table.sequences.get(name)
+        start = max((self.max_of(table.key, name) if plan.existing else 0) + 1, rules.low or 1)
+        high = int(min(vtype.high, rules.high) if rules.high is not None else vtype.high)  # type: ignore[type-var, arg-type]
+        if sequence is not None and sequence.increment > 0:
+            start = max(start, sequence.next_value, sequence.minimum, self.next_ids.get(sequence.name, start))
+            high = min(high, sequence.maximum)
+            self.next_ids[sequence.name] = start + plan.count
+        if start + plan.count - 1 > high:
+            plan.caps.append((max(high - start + 1, 0), f"ids of {name} from {start} stop at {high}"))
+        return Sequential(start)
+
+
+def _sharing(keys: list[ForeignKey]) -> list[list[ForeignKey]]:
+    """Foreign keys grouped when they share a column (transitively), in declaration order."""
+    groups: list[list[ForeignKey]] = []
+    for fk in keys:
+        joined = [group for group in groups if any(set(fk.columns) & set(other.columns) for other in group)]
+        merged = [fk] + [other for group in joined for other in group]
+        groups = [group for group in groups if group not in joined] + [merged]
+    order = {fk.name: index for index, fk in enumerate(keys)}
+    return sorted((sorted(group, key=lambda fk: order[fk.name]) for group in groups), key=lambda g: order[g[0].name])
 
 
 def _unsupported(vtype: ValueType) -> bool:
@@ -275,20 +384,39 @@ def _order_slots(plan: TablePlan) -> None:
     plan.slots = ordered
 
 
-def check_capacity(plan: TablePlan) -> None:
-    """A unique constraint over fewer distinct values than rows is an error now, not mid-load."""
-    by_column = {name: slot.generator for slot in plan.slots for name in slot.columns}
+def capacity(plan: TablePlan) -> tuple[int, str] | None:
+    """The most rows the table's constraints allow (rows already there included), and why; None when
+    they allow every row asked."""
+    slots = {name: slot for slot in plan.slots for name in slot.columns}
     needed = plan.count + plan.existing
-    for unique in plan.uniques:
-        capacity: int | None = 1
-        for name in unique:
-            generator = by_column.get(name)
-            size = None if generator is None or generator.distinct else getattr(generator, "inner", generator).capacity
-            if size is None:
-                capacity = None
+    limits = [(limit + plan.existing, reason) for limit, reason in plan.caps]
+    for key in plan.unique_keys:
+        if not key.plain:
+            continue
+        product: int | None = 1
+        for slot in {id(slots[name]): slots[name] for name in key.columns if name in slots}.values():
+            generator = slot.generator
+            size = None if generator.distinct else getattr(generator, "inner", generator).capacity
+            if size is None or product is None:
+                product = None
                 break
-            capacity *= size
-        if capacity is not None and capacity < needed:
-            raise PlanError(f"table {plan.key}: {needed} rows cannot all differ on ({', '.join(unique)}), which "
-                            f"allows only {capacity} distinct value{'s' if capacity != 1 else ''}; use a smaller "
-                            f"--size or give {plan.key} a smaller count")
+            product *= size
+        if product is not None and any(name not in slots for name in key.columns):
+            product = None  # a column the database fills (a default, a sequence) is not counted here
+        if product is not None and product < needed:
+            limits.append((product, f"its unique ({', '.join(key.columns)}) allows only {product} distinct "
+                                    f"value{'s' if product != 1 else ''}"))
+    if not limits:
+        return None
+    limit, reason = min(limits)
+    return (limit, reason) if limit < needed else None
+
+
+def apply_capacity(plan: TablePlan) -> None:
+    """Fewer rows when the constraints cannot hold more (a singleton, a 2-letter code): the run goes on."""
+    found = capacity(plan)
+    if found is not None:
+        limit, reason = found
+        rows = max(limit - plan.existing, 0)
+        plan.capped = (plan.count, rows, reason)
+        plan.count = rows
