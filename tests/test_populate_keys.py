@@ -197,11 +197,15 @@ def test_exclusion_constraint_over_ranges(address, new_db) -> None:  # type: ign
             EXCLUDE USING gist (rotation_id WITH =, tstzrange(starts_at, ends_at) WITH &&));
         CREATE TABLE booking (id serial PRIMARY KEY, room int NOT NULL CHECK (room BETWEEN 1 AND 3),
             first_day date NOT NULL, last_day date NOT NULL,
-            EXCLUDE USING gist (room WITH =, daterange(first_day, last_day, '[]') WITH &&));""")
+            EXCLUDE USING gist (room WITH =, daterange(first_day, last_day, '[]') WITH &&));
+        CREATE TABLE lease (id serial PRIMARY KEY, rotation_id int NOT NULL REFERENCES rotation,
+            during tstzrange NOT NULL, EXCLUDE USING gist (rotation_id WITH =, during WITH &&));""")
     populate(new_db, "large")
 
-    assert scalar(address, new_db, "SELECT count(*) FROM shift") == 1000
-    assert scalar(address, new_db, "SELECT count(*) FROM booking") == 1000
+    for table in ("shift", "booking", "lease"):
+        assert scalar(address, new_db, f"SELECT count(*) FROM {table}") == 1000
+    assert scalar(address, new_db, "SELECT count(*) FROM lease a JOIN lease b ON a.rotation_id = b.rotation_id "
+                                   "AND a.id < b.id AND a.during && b.during") == 0
     assert scalar(address, new_db, "SELECT count(*) FROM shift a JOIN shift b ON a.rotation_id = b.rotation_id "
                                    "AND a.id < b.id AND tstzrange(a.starts_at, a.ends_at) && "
                                    "tstzrange(b.starts_at, b.ends_at)") == 0

@@ -123,11 +123,15 @@ class SequenceInfo:
     minimum: int
     maximum: int
     increment: int
-    last_value: int | None  #: None until the first nextval (or when it may not be read)
+    last_value: int | None  #: None when it may not be read
+    is_called: bool = True  #: False until the first nextval after creation or a RESTART
 
     @property
     def next_value(self) -> int:
-        return self.start if self.last_value is None else self.last_value + self.increment
+        """What ``nextval`` would return now."""
+        if self.last_value is None:
+            return self.start
+        return self.last_value + self.increment if self.is_called else self.last_value
 
 
 class Partition(NamedTuple):
@@ -325,8 +329,7 @@ WITH fed(relid, attnum, seq) AS (
        AND dep.refobjid = ANY(%(tables)s) AND dep.refobjsubid > 0
 )
 SELECT f.relid, a.attname::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-       s.seqstart, s.seqmin, s.seqmax, s.seqincrement,
-       CASE WHEN has_sequence_privilege(s.seqrelid, 'SELECT') THEN pg_sequence_last_value(s.seqrelid) END
+       s.seqstart, s.seqmin, s.seqmax, s.seqincrement, has_sequence_privilege(s.seqrelid, 'SELECT')
   FROM fed f JOIN pg_sequence s ON s.seqrelid = f.seq
   JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = f.relid AND a.attnum = f.attnum
@@ -428,8 +431,11 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
             special[relid]["u"].append(UniqueIndex(index, tuple(keys), tuple(cols), predicate, nulls_distinct))
     sequences: dict[int, dict[str, SequenceInfo]] = defaultdict(dict)
     cr.execute(_SEQUENCES, {"tables": oids})
-    for relid, column, *info in cr.fetchall():
-        sequences[relid][column] = SequenceInfo(*info)
+    fed = cr.fetchall()
+    states = _sequence_states(cr, sorted({row[2] for row in fed if row[-1]}))
+    for relid, column, name, start, minimum, maximum, increment, _readable in fed:
+        last, called = states.get(name, (None, True))
+        sequences[relid][column] = SequenceInfo(name, start, minimum, maximum, increment, last, called)
     inherits: dict[int, list[str]] = defaultdict(list)
     cr.execute(_INHERITS, (oids,))
     for relid, parent_schema, parent_name in cr.fetchall():
@@ -451,6 +457,18 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
              if t.typtype == "e" and t.schema in wanted}
     named_domains = {key(d.schema, d.name): d for d in domains.values() if d.schema in wanted}
     return Catalog(tables, enums, named_domains, search_schema, tuple(wanted))
+
+
+def _sequence_states(cr: Any, names: list[str]) -> dict[str, tuple[int, bool]]:
+    """name -> (last_value, is_called), read from the sequences themselves: the only place a ``RESTART``
+    shows before the next nextval (``pg_sequence_last_value`` says NULL then)."""
+    from psycopg2 import sql
+
+    if not names:
+        return {}
+    cr.execute(sql.SQL(" UNION ALL ").join(sql.SQL("SELECT {}, last_value, is_called FROM {}").format(
+        sql.Literal(name), sql.SQL(name)) for name in names))
+    return {name: (last, called) for name, last, called in cr.fetchall()}
 
 
 def _distinct_foreign_keys(keys: list[ForeignKey]) -> tuple[ForeignKey, ...]:

@@ -101,7 +101,7 @@ def load_plan(conn: Any, cr: Any, plan: "Plan", catalog: "Catalog", reporter: "R
         for table in plan.tables:
             try:
                 builders.append(TableBuilder(table, plan.store, plan.seed, uniques.get(table.key, {}),
-                                             probe if table.opaque else None))
+                                             probe if table.opaque or table.needs_database else None))
             except Exception as exc:
                 if debug and not isinstance(exc, DevshellError):
                     raise

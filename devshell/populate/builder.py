@@ -82,7 +82,14 @@ class TableBuilder:
         if not rows:
             return set()
         values = {name: [row[i] for row in rows] for i, name in enumerate(key.reads)}
-        return set(key.keys(values, list(range(len(rows)))).values())
+        evaluate = self._evaluate if self.probe is not None else None
+        return set(key.keys(values, list(range(len(rows))), evaluate).values())
+
+    def _evaluate(self, expressions: list[str], values: Row) -> list[tuple[Any, ...]]:
+        """Index expressions PostgreSQL computes for these rows (see :meth:`.probe.Probe.values`)."""
+        if self.probe is None or not hasattr(self.probe, "values"):
+            raise PopulateError(f"table {self.plan.key}: no connection to evaluate {', '.join(expressions)}")
+        return self.probe.values(self.plan, expressions, values)  # type: ignore[no-any-return]
 
     def _slot_of(self, name: str) -> Slot | None:
         return next((slot for slot in self.live if name in slot.columns), None)
@@ -224,7 +231,8 @@ class TableBuilder:
         """
         bad: set[int] = set()
         for rule in self.plan.exclusions:
-            high = self.plan.limits.get(rule.bounds[1], (None, self.plan.types[rule.bounds[1]].high))[1]
+            end = self.plan.types[rule.bounds[1]]
+            high = self.plan.limits.get(rule.bounds[1], (None, (end.element or end).high))[1]
             bad.update(p for p in positions if not rule.place(values, p, high))
         for comparison in self.plan.comparisons:
             left, right = values.get(comparison.left), values.get(comparison.right)
@@ -247,7 +255,8 @@ class TableBuilder:
             if any(name not in values for name in unique.reads):
                 continue  # a deferred column: NULL while loading
             seen, chunk, new = self.seen[unique.name], taken[unique.name], {}
-            for p, key in unique.keys(values, [p for p in positions if p not in bad]).items():
+            evaluate = self._evaluate if self.probe is not None else None
+            for p, key in unique.keys(values, [p for p in positions if p not in bad], evaluate).items():
                 if key in seen or key in chunk or key in new:
                     bad.add(p)
                 else:

@@ -1,7 +1,7 @@
 """What CHECK constraints, domains and partition bounds allow, as rules a generator can follow.
 
-A CHECK is read into a tree (:mod:`.expressions`) and split at its top-level ANDs.
-Each part then becomes, in order of preference:
+A CHECK is read into a tree (:mod:`.checkparser`) and split at its top-level ANDs
+(:mod:`.checkreader`). Each part then becomes, in order of preference:
 
 * :class:`Rules` on a column (a range, a list of values, a length, NOT NULL, a
   pattern, a JSON type, a date truncation) that its generator follows — also
@@ -29,6 +29,8 @@ from .logic import CONDITIONS, TooComplex, branches, normal
 from .sqltypes import ValueType
 
 _BOUND = re.compile(r"'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?)|(MINVALUE|MAXVALUE)|(NULL)|\b(true|false)\b", re.IGNORECASE)
+
+
 @dataclass
 class Rules:
     """What one column may hold, beyond its type (internal value form)."""

@@ -55,7 +55,8 @@ class _Faker:
     """One seeded Faker for the module factories of a run, made on first use."""
 
     def __init__(self, locale: str, seed: int) -> None:
-        self.locale, self.seed, self.instance = locale, seed, None
+        self.locale, self.seed = locale, seed
+        self.instance: Any = None
 
     def get(self) -> Any:
         if self.instance is None:

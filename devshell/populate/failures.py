@@ -125,17 +125,16 @@ def skipped_lines(failures: Mapping[str, Failure]) -> list[str]:
     return [f.line for f in roots] + [f"table {f.table}: needs rows in {f.needs}" for f in needing]
 
 
-def failure_message(failures: Mapping[str, Failure], *, skipped: bool = False) -> str:
+def failure_message(failures: Mapping[str, Failure]) -> str:
     """Every failing table with its reason, then how many tables needed them (one line)."""
     roots = sorted((f for f in failures.values() if f.needs is None), key=lambda f: f.table)
     dependents = sorted(key for key, f in failures.items() if f.needs is not None)
     listed = "; ".join(f.line for f in roots)
     if dependents:
         names = ", ".join(dependents[:LISTED_DEPENDENTS]) + (", …" if len(dependents) > LISTED_DEPENDENTS else "")
-        listed += (f"; {len(dependents)} table{'s' if len(dependents) > 1 else ''} that need rows in "
-                   f"{'them' if len(roots) > 1 else 'it'} {'left empty' if skipped else 'not tried'}: {names}")
-    if skipped:
-        return listed
+        many = len(dependents) > 1
+        listed += (f"; {len(dependents)} table{'s' if many else ''} that need{'' if many else 's'} rows in "
+                   f"{'them' if len(roots) > 1 else 'it'} not tried: {names}")
     if len(roots) == 1 and not dependents:
         return f"{listed} (nothing was written)"
     count = len(roots)

@@ -19,7 +19,7 @@ from ..errors import DevshellError
 if TYPE_CHECKING:
     from .foreignkeys import HeldKey
 
-BATCH = 200  # keys per query
+BATCH = 500  # keys per query
 
 
 class ForeignKeyViolation(DevshellError):

@@ -81,6 +81,8 @@ class _Literal(_Node):
         if self.text is None:
             return (lambda values, p: None), hint
         vtype = value_type(self.cast) if self.cast else hint
+        if vtype is not None and vtype.kind == "unknown" and hint is not None:
+            vtype = hint  # a cast to the column's own type: an enum's, a domain's
         if vtype is None:
             raise NotCompiled("a literal of unknown type")
         try:
@@ -158,6 +160,8 @@ class _In(_Node):
 
     def compile(self, types: dict[str, ValueType], hint: ValueType | None) -> tuple[Compiled, ValueType | None]:
         inner, vtype = self.operand.compile(types, None)
+        if not all(isinstance(item, (_Literal, _Cast)) for item in self.items):
+            raise NotCompiled("IN over columns")
         choices = {item.compile(types, vtype)[0]({}, 0) for item in self.items}
         negated = self.negated
         return (lambda values, p: None if (v := inner(values, p)) is None else (v in choices) != negated), \
@@ -364,13 +368,21 @@ class _Parser:
 
 def compile_value(text: str, types: dict[str, ValueType]) -> Compiled:
     """``lower(name::text)`` -> a function giving, per row, the value the index holds (canonical)."""
-    function, _ = _Parser(text).parse().compile(types, None)
-    return function
+    return _compile(text, types, None)
 
 
 def compile_predicate(text: str, types: dict[str, ValueType]) -> Compiled:
     """``user_id IS NOT NULL`` -> a function telling whether the partial index holds a row (True/False/None)."""
-    function, _ = _Parser(text).parse().compile(types, value_type("boolean"))
+    return _compile(text, types, value_type("boolean"))
+
+
+def _compile(text: str, types: dict[str, ValueType], hint: ValueType | None) -> Compiled:
+    try:
+        function, _ = _Parser(text).parse().compile(types, hint)
+    except NotCompiled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any text PostgreSQL prints: what is not read goes to PostgreSQL
+        raise NotCompiled(f"{text}: {type(exc).__name__}") from None
     return function
 
 

@@ -232,7 +232,8 @@ def copy_table(cr: Any, plan: TablePlan, reader: ChunkReader) -> None:
         raise
 
 
-def insert_returning(cr: Any, plan: TablePlan, reader: ChunkReader, returning: tuple[str, ...]) -> list[tuple[Any, ...]]:
+def insert_returning(cr: Any, plan: TablePlan, reader: ChunkReader,
+                     returning: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """Load through a staging table and ``INSERT … RETURNING``: the values a BEFORE trigger set on
     *returning*, one tuple per row in the order the rows were made."""
     table = plan.table
@@ -340,9 +341,10 @@ def _sequence_states(cr: Any, names: list[str]) -> dict[str, tuple[int, bool, in
 
 def sequence_state(cr: Any, schemas: list[str]) -> list[tuple[str, int, bool]]:
     """(name, last_value, is_called) of every sequence of *schemas* this role may set."""
-    cr.execute("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) FROM pg_sequences "
-               "WHERE schemaname = ANY(%s) AND has_sequence_privilege("
-               "quote_ident(schemaname) || '.' || quote_ident(sequencename), 'SELECT, UPDATE')", (schemas,))
+    cr.execute("SELECT name FROM (SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) AS name "
+               "FROM pg_sequences WHERE schemaname = ANY(%s)) s "
+               "WHERE has_sequence_privilege(name, 'SELECT') AND has_sequence_privilege(name, 'UPDATE')",
+               (schemas,))
     names = [name for (name,) in cr.fetchall()]
     return [(name, last, called) for name, (last, called, _) in _sequence_states(cr, names).items()]
 

@@ -16,7 +16,9 @@ from .failures import unexpected_reason
 from .fakes import FakerPools
 from .ordering import Edge, closure, load_order
 from .references import KeyStore
-from .tableplan import FactoryMap, TablePlan, TablePlanner, apply_capacity, nullable_key, update_key
+from .capacity import apply_capacity
+from .keyslots import nullable_key
+from .tableplan import FactoryMap, TablePlan, TablePlanner, update_key
 
 SIZES = {"small": 10, "medium": 100, "large": 1000}
 SKIPPED_PREFIX = "devshell_"  # devshell's own tables (modules, users, this run's record) are never filled

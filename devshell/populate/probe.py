@@ -60,6 +60,31 @@ class Probe:
             raise PopulateError(f"table {plan.key}: CHECK {check.name} cannot be evaluated on generated rows "
                                 f"({first}); add a factory for it in a module") from None
 
+    def values(self, plan: TablePlan, expressions: list[str], values: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+        """Each row's value of each expression (index keys devshell does not evaluate), as text."""
+        if self._conn is None:
+            self._conn = self._connect()
+            self._conn.autocommit = True
+        names = list(values)
+        casts = sql.SQL(", ").join(
+            sql.SQL("{}::{} AS {}").format(sql.Identifier(f"_{i}"), sql.SQL(_base_type(plan, name)),
+                                           sql.Identifier(name)) for i, name in enumerate(names))
+        query = sql.SQL('SELECT {results} FROM (SELECT "devshell row", {casts} FROM unnest({arrays}) '
+                        'WITH ORDINALITY AS s({raw}, "devshell row")) t ORDER BY "devshell row"').format(
+            results=sql.SQL(", ").join(sql.SQL("({})::text").format(sql.SQL(text.replace("%", "%%")))
+                                       for text in expressions),
+            casts=casts, arrays=sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in names),
+            raw=sql.SQL(", ").join(sql.Identifier(f"_{i}") for i in range(len(names))))
+        params = [[plain_text(plan.types[name], value) for value in values[name]] for name in names]
+        try:
+            with self._conn.cursor() as cr:
+                cr.execute(query, params)
+                return [tuple(row) for row in cr.fetchall()]
+        except Exception as exc:  # psycopg2.Error: the expression does not run on these values
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PopulateError(f"table {plan.key}: index expression {', '.join(expressions)} cannot be "
+                                f"evaluated on generated rows ({first}); add a factory for it in a module") from None
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

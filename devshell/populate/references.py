@@ -153,6 +153,7 @@ class LinkedKeys(Generator):
     nullable: frozenset[str] = frozenset()
     null_rate: float = 0.1
     own_key: tuple[str, ...] = ()  # the referenced columns of a self link (a NOT NULL root points at itself)
+    planned: int = 0  # the first parent's rows expected when the plan is made
 
     def __post_init__(self) -> None:
         self.label = " + ".join(f"→ {link.parent}" for link in self.links)
@@ -163,7 +164,7 @@ class LinkedKeys(Generator):
     @property
     def capacity(self) -> int | None:  # type: ignore[override]
         first = self.links[0]
-        return None if first.is_self else len(first.parents(self.store)) or None
+        return None if first.is_self else len(first.parents(self.store)) or self.planned or None
 
     def distinct_values(self, rng: Random, count: int) -> list[Any] | None:
         if len(self.links) != 1 or self.links[0].is_self:

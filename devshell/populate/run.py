@@ -121,7 +121,8 @@ def populate(db: str, size: str | int = "small", *, seed: int | None = None,
         if debug:
             raise
         run.undo()
-        raise DevshellError(f"populate stopped, nothing was written: {run_level_reason(exc)}") from None
+        state = "after the commit: the rows are in" if run.committed else "nothing was written"
+        raise DevshellError(f"populate stopped ({state}): {run_level_reason(exc)}") from None
     finally:
         reporter.close()
         conn.close()
@@ -135,7 +136,7 @@ class _Run:
         self.db, self.conn, self.connect, self.reporter, self.config = db, conn, connect, reporter, config
         self.skip_failing, self.keep_triggers, self.debug, self.dry_run = skip_failing, keep_triggers, debug, dry_run
         self.sequences: list[tuple[str, int, bool]] = []
-        self.undone = False
+        self.undone = self.committed = False
 
     def execute(self, size: str | int, seed: int, names: list[str] | None, locale: str) -> PopulateResult:
         import psycopg2
@@ -182,6 +183,7 @@ class _Run:
             else:
                 self._record(cr, result, devshell_db)
                 self.conn.commit()
+                self.committed = True  # from here on nothing may be rolled back or put back
         if not self.dry_run:
             try:
                 _analyze(self.conn, plan)
@@ -227,15 +229,20 @@ class _Run:
 
     def undo(self) -> None:
         """Roll back, and put back the sequences (nextval and setval are not transactional)."""
+        import psycopg2
+
         from .loader import restore_sequences
 
-        if self.conn.closed or self.undone:
+        if self.conn.closed or self.undone or self.committed:
             return
         self.undone = True
         self.conn.rollback()
-        with self.conn.cursor() as cr:
-            restore_sequences(cr, self.sequences)
-        self.conn.commit()
+        try:
+            with self.conn.cursor() as cr:
+                restore_sequences(cr, self.sequences)
+            self.conn.commit()
+        except psycopg2.Error:  # best effort: the rows are rolled back whatever happens here
+            self.conn.rollback()
 
     def _entry(self, result: PopulateResult) -> dict[str, Any]:
         plan = result.plan

@@ -15,12 +15,13 @@ from typing import Any, Callable
 
 from ..db.catalog import Catalog, Column, ForeignKey, Table
 from .constraints import (Comparison, OpaqueCheck, RowCheck, Rules, apply_check, apply_partitions, check_body,
-                          not_null_columns, partition_check)
+                          partition_check)
 from .fakes import FakerPools, kind_for_text
-from .generators import Constant, Generator, Nullable, Sequential
+from .generators import Generator, Nullable, Sequential
 from .inference import NULL_RATE, PlanError, hard_bounds, infer_generator
+from .keyslots import KeySlots, nullable_key as nullable_key
 from .ordering import Edge
-from .references import ForeignKeyValues, KeyStore, Link, LinkedKeys, SelfTree
+from .references import KeyStore
 from .shortcodes import short_codes
 from .sqltypes import ValueType, value_type
 from .uniques import ExclusionRule, UniqueKey, exclusion_rule, table_keys
@@ -80,16 +81,15 @@ class TablePlan:
     def update_key(self) -> tuple[str, ...]:
         return update_key(self.table)
 
+    @property
+    def needs_database(self) -> bool:
+        """Some unique index holds functions only PostgreSQL evaluates (the builder needs a probe)."""
+        return any(key.sql_keys or key.sql_where for key in self.unique_keys)
+
 
 def update_key(table: Table) -> tuple[str, ...]:
     """Columns that find a row again (for the UPDATE that closes a cycle)."""
     return table.primary_key or next(iter(table.uniques), ())
-
-
-def nullable_key(table: Table, fk: ForeignKey) -> bool:
-    """The key may be NULL: its columns are nullable and no CHECK says ``col IS NOT NULL``."""
-    required = not_null_columns(table.checks) if table.checks else frozenset()
-    return all(table.columns[name].nullable and name not in required for name in fk.columns)
 
 
 def column_type(table: Table, name: str) -> ValueType:
@@ -132,6 +132,7 @@ class TablePlanner:
                  max_of: Callable[[str, str], int]) -> None:
         self.catalog, self.keys, self.counts, self.broken = catalog, keys, counts, broken
         self.store, self.pools, self.factories = store, pools, factories
+        self.key_slots = KeySlots(store, counts, existing)
         self.existing, self.max_of = existing, max_of
         fed: dict[str, int] = {}
         for other in keys:
@@ -205,78 +206,28 @@ class TablePlanner:
             if isinstance(rule, ExclusionRule):
                 plan.exclusions.append(rule)
                 start, end = rule.bounds
-                plan.comparisons[:] = [c for c in plan.comparisons if not (c.soft and {c.left, c.right} == {start, end})]
-                if start != end and not any({c.left, c.right} == {start, end} for c in plan.comparisons):
-                    plan.comparisons.append(Comparison(end, ">=", start))  # a range's bounds must be in order
-                    plan.limits.setdefault(end, hard_bounds(types[end], rules[end]))
+                pair = {start, end}
+                if len(pair) == 2:  # two columns: the range's bounds must be in order, on every row
+                    plan.comparisons[:] = [c for c in plan.comparisons if not (c.soft and {c.left, c.right} == pair)]
+                    if not any({c.left, c.right} == pair for c in plan.comparisons):
+                        plan.comparisons.append(Comparison(end, ">=", start))
+                        plan.limits.setdefault(end, hard_bounds(types[end], rules[end]))
             elif isinstance(rule, UniqueKey):
                 plan.unique_keys.append(rule)
                 plan.notes.append(f"exclusion constraint {exclusion.name} {rule.note}")
             else:
                 plan.caps.append((1, f"exclusion constraint {exclusion.name} is not understood (one row cannot "
                                      "clash with another)"))
-        plan.notes += [f"unique index {unique.name}: {unique.note}" for unique in plan.unique_keys if unique.note]
         plan.uniques = list(dict.fromkeys([unique.reads for unique in plan.unique_keys]
                                           + [rule.columns for rule in plan.exclusions]))
         return rules
 
     def _foreign_keys(self, plan: TablePlan) -> set[str]:
-        """A slot per foreign key (several keys sharing columns share one slot); the columns covered."""
-        table, covered = plan.table, set[str]()
-        broken = {edge.fk.name for edge in self.broken if edge.child == table.key}
-        live = [fk for fk in table.foreign_keys if fk.name not in broken]
-        for group in _sharing(live):
-            slot = self._single_key(plan, group[0]) if len(group) == 1 else self._linked_keys(plan, group)
-            plan.slots.append(slot)
-            covered.update(slot.columns)
-        for fk in table.foreign_keys:
-            if fk.name not in broken:
-                continue
-            free = tuple(name for name in fk.columns if name not in covered)
-            if len(free) < len(fk.columns):  # shares a column with a key loaded now: left NULL
-                plan.notes.append(f"foreign key {fk.name} shares columns with another key and closes a cycle: "
-                                  f"{', '.join(free)} left NULL")
-                if free:
-                    plan.slots.append(Slot(free, Constant(None, f"NULL (cycle through {fk.name})")))
-            else:
-                plan.slots.append(Slot(fk.columns, self._single_key(plan, fk).generator, deferred=fk))
-            covered.update(free)
-        return covered
-
-    def _parent_rows(self, plan: TablePlan, fk: ForeignKey) -> int:
-        rows = self.counts.get(fk.target, 0) + self.existing(fk.target)
-        if rows == 0 and not nullable_key(plan.table, fk) and fk.target != plan.key:
-            raise PlanError(f"table {plan.key} needs rows in {fk.target} (foreign key {fk.name}); "
-                            f"populate {fk.target} too")
-        self.store.keys(fk.source, fk.ref_columns)  # the parent's builder (or the loader) publishes them
-        return rows
-
-    def _single_key(self, plan: TablePlan, fk: ForeignKey) -> Slot:
-        """Parents' keys (skewed) for one foreign key; a tree for a self-reference."""
-        nullable = nullable_key(plan.table, fk)
-        parent_rows = self._parent_rows(plan, fk)
-        if fk.target == plan.key:
-            generator: Generator = SelfTree(self.store, plan.key, fk.ref_columns, nullable, plan.existing)
-        elif parent_rows > 0:
-            generator = ForeignKeyValues(self.store, fk.source, fk.ref_columns, planned=parent_rows)
-            if nullable:
-                generator = Nullable(generator, NULL_RATE)
-        else:
-            generator = Constant(None, f"NULL ({fk.target} has no rows)")
-        return Slot(fk.columns, generator)
-
-    def _linked_keys(self, plan: TablePlan, group: list[ForeignKey]) -> Slot:
-        """Foreign keys sharing columns: one slot picks parents that agree on them."""
-        table = plan.table
-        group = sorted(group, key=lambda fk: (fk.target == plan.key, -len(fk.columns), fk.name))
-        links = []
-        for fk in group:
-            self._parent_rows(plan, fk)
-            links.append(Link(fk.source, fk.ref_columns, fk.columns, nullable_key(table, fk), fk.target == plan.key))
-        columns = tuple(dict.fromkeys(name for fk in group for name in fk.columns))
-        own = next((fk.ref_columns for fk in group if fk.target == plan.key), ())
-        nullable = frozenset(name for name in columns if table.columns[name].nullable)
-        return Slot(columns, LinkedKeys(self.store, columns, links, nullable, NULL_RATE, own))
+        """A slot per foreign key (keys sharing columns share one); the columns they cover."""
+        broken = {edge.fk.name for edge in self.broken if edge.child == plan.key}
+        made = self.key_slots.slots(plan.table, plan.existing, broken, plan.notes)
+        plan.slots += [Slot(columns, generator, deferred) for columns, generator, deferred in made]
+        return {name for columns, _, _ in made for name in columns}
 
     def _columns(self, plan: TablePlan, rules: dict[str, Rules], constrained: set[str], keys: set[str],
                  covered: set[str]) -> None:
@@ -340,17 +291,6 @@ class TablePlanner:
         return Sequential(start)
 
 
-def _sharing(keys: list[ForeignKey]) -> list[list[ForeignKey]]:
-    """Foreign keys grouped when they share a column (transitively), in declaration order."""
-    groups: list[list[ForeignKey]] = []
-    for fk in keys:
-        joined = [group for group in groups if any(set(fk.columns) & set(other.columns) for other in group)]
-        merged = [fk] + [other for group in joined for other in group]
-        groups = [group for group in groups if group not in joined] + [merged]
-    order = {fk.name: index for index, fk in enumerate(keys)}
-    return sorted((sorted(group, key=lambda fk: order[fk.name]) for group in groups), key=lambda g: order[g[0].name])
-
-
 def _unsupported(vtype: ValueType) -> bool:
     return vtype.kind == "unknown" or (vtype.element is not None and vtype.element.kind == "unknown")
 
@@ -382,41 +322,3 @@ def _order_slots(plan: TablePlan) -> None:
         done.update(ready.columns)
         pending.remove(ready)
     plan.slots = ordered
-
-
-def capacity(plan: TablePlan) -> tuple[int, str] | None:
-    """The most rows the table's constraints allow (rows already there included), and why; None when
-    they allow every row asked."""
-    slots = {name: slot for slot in plan.slots for name in slot.columns}
-    needed = plan.count + plan.existing
-    limits = [(limit + plan.existing, reason) for limit, reason in plan.caps]
-    for key in plan.unique_keys:
-        if not key.plain:
-            continue
-        product: int | None = 1
-        for slot in {id(slots[name]): slots[name] for name in key.columns if name in slots}.values():
-            generator = slot.generator
-            size = None if generator.distinct else getattr(generator, "inner", generator).capacity
-            if size is None or product is None:
-                product = None
-                break
-            product *= size
-        if product is not None and any(name not in slots for name in key.columns):
-            product = None  # a column the database fills (a default, a sequence) is not counted here
-        if product is not None and product < needed:
-            limits.append((product, f"its unique ({', '.join(key.columns)}) allows only {product} distinct "
-                                    f"value{'s' if product != 1 else ''}"))
-    if not limits:
-        return None
-    limit, reason = min(limits)
-    return (limit, reason) if limit < needed else None
-
-
-def apply_capacity(plan: TablePlan) -> None:
-    """Fewer rows when the constraints cannot hold more (a singleton, a 2-letter code): the run goes on."""
-    found = capacity(plan)
-    if found is not None:
-        limit, reason = found
-        rows = max(limit - plan.existing, 0)
-        plan.capped = (plan.count, rows, reason)
-        plan.count = rows

@@ -106,8 +106,8 @@ def describe(triggers: list[Trigger], kept: bool) -> str:
     """The summary's line about triggers ("" when the loaded tables have none)."""
     if not triggers:
         return ""
-    tables = len({t.owner for t in triggers})
-    what = f"{len(triggers)} user trigger{'s' if len(triggers) > 1 else ''} on {tables} table{'s' if tables > 1 else ''}"
+    count, tables = len(triggers), len({t.owner for t in triggers})
+    what = f"{count} user trigger{'s' if count > 1 else ''} on {tables} table{'s' if tables > 1 else ''}"
     if kept:
         return f"triggers: {what} fired during the load (--triggers)"
     return f"triggers: {what} disabled during the load, enabled again before the commit (--triggers keeps them firing)"
