@@ -12,7 +12,8 @@ keys); the families are the reproductions of the issue, put together:
 - uniques: expression (``lower``, ``coalesce``) and partial (``WHERE x IS NOT NULL``, ``WHERE active``)
   unique indexes, UNIQUE over jsonb and arrays
 - triggers: a BEFORE trigger assigning ids from a sequence, AFTER triggers writing other tables
-- partitions: RANGE, LIST, boolean LIST, HASH (+ a FK into one partition, a CHECK on one partition)
+- partitions: RANGE, LIST, boolean LIST, HASH (+ a FK into one partition, a CHECK on one partition);
+  multi-level: LIST -> RANGE -> RANGE (the same column twice, with gaps), LIST -> HASH, a CHECK on a leaf
 - INHERITS sharing one id sequence
 - CHECKs: disjunctions, regexes, ``upper() IN``, ``num_nonnulls``, ``jsonb_typeof``, ``date_trunc``,
   lengths of text and bytea, ``fk IS NOT NULL``, a "special row", a domain
@@ -30,7 +31,7 @@ import sys
 from dataclasses import dataclass, field
 
 SCHEMAS = ("public", "sales", "ops", "music", "audit")
-MODULES = 9  # 58 tables each: 522 tables
+MODULES = 9  # 59 tables each: 531 tables
 _PLACEHOLDER = re.compile(r"\{(t_\w+|s|p)\}")
 
 
@@ -165,7 +166,20 @@ CREATE TABLE {{t_flagged}}_off PARTITION OF {{t_flagged}} FOR VALUES IN (false);
 CREATE TABLE {{t_hashed}} (id int PRIMARY KEY, payload text) PARTITION BY HASH (id);
 {hashes}
 CREATE TABLE {{t_hash_ref}} (id serial PRIMARY KEY, hashed_id int NOT NULL REFERENCES {{t_hashed}}_p0 (id));
-""", "measure", "measure_note", "ticket", "flagged", "hashed", "hash_ref")
+CREATE TABLE {{t_reading}} (id bigint NOT NULL, site text NOT NULL, taken date NOT NULL, value int,
+  partner_id int REFERENCES {{t_partner}}, PRIMARY KEY (id, site, taken)) PARTITION BY LIST (site);
+CREATE TABLE {{t_reading}}_north PARTITION OF {{t_reading}} FOR VALUES IN ('north', 'arctic')
+  PARTITION BY RANGE (taken);
+CREATE TABLE {{t_reading}}_n23 PARTITION OF {{t_reading}}_north FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE {{t_reading}}_n24 PARTITION OF {{t_reading}}_north FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')
+  PARTITION BY RANGE (taken);
+CREATE TABLE {{t_reading}}_n24h1 PARTITION OF {{t_reading}}_n24 FOR VALUES FROM ('2024-01-01') TO ('2024-07-01');
+ALTER TABLE {{t_reading}}_n24h1 ADD CONSTRAINT small_h1 CHECK (value BETWEEN 0 AND 10);
+CREATE TABLE {{t_reading}}_south PARTITION OF {{t_reading}} FOR VALUES IN ('south') PARTITION BY HASH (id);
+CREATE TABLE {{t_reading}}_s0 PARTITION OF {{t_reading}}_south FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE {{t_reading}}_s1 PARTITION OF {{t_reading}}_south FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE {{t_reading}}_west PARTITION OF {{t_reading}} FOR VALUES IN ('west');
+""", "measure", "measure_note", "ticket", "flagged", "hashed", "hash_ref", "reading")
 
     def inherits(self) -> None:
         self.add("""
@@ -250,7 +264,7 @@ ALTER TABLE {t_team} ADD FOREIGN KEY (lead_id) REFERENCES {t_member};
 
 
 def build(modules: int = MODULES, seed: int = 13) -> SyntheticSchema:
-    """The schema of *modules* modules (58 tables each), the same text for the same arguments."""
+    """The schema of *modules* modules (59 tables each), the same text for the same arguments."""
     rng = random.Random(seed)
     schema = SyntheticSchema("")
     parts = ["CREATE EXTENSION IF NOT EXISTS btree_gist;"]

@@ -106,7 +106,8 @@ def test_pagila_every_table_filled_at_every_size(address, pagila_db, size, rows)
         SELECT max(n), count(*) FILTER (WHERE n = 0) FROM (
             SELECT count(r.rental_id) AS n FROM customer c LEFT JOIN rental r USING (customer_id)
              GROUP BY c.customer_id) t""")[0]
-    assert busiest >= 3 and idle > 0  # round-robin would give every customer exactly one
+    # round-robin would give every customer exactly one (10 rentals: a skewed draw need not reach 3)
+    assert busiest >= (3 if rows > 10 else 2) and idle > 0
 
 
 def test_same_seed_same_rows_another_seed_other_rows(address, pagila_copies) -> None:  # type: ignore[no-untyped-def]

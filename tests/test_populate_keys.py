@@ -128,7 +128,18 @@ def test_two_composite_foreign_keys_sharing_a_column(address, new_db) -> None:  
                             FOREIGN KEY (project_id, label_id) REFERENCES label);
         -- a tree inside a project: the parent shares the project
         CREATE TABLE task (project_id int NOT NULL REFERENCES project, id int NOT NULL, parent_id int,
-                           PRIMARY KEY (project_id, id), FOREIGN KEY (project_id, parent_id) REFERENCES task);""")
+                           PRIMARY KEY (project_id, id), FOREIGN KEY (project_id, parent_id) REFERENCES task);
+        -- partitioned parents sharing the partition column, one row per build (1:1 through the shared key)
+        CREATE TABLE build (part int NOT NULL, id bigserial, PRIMARY KEY (id, part)) PARTITION BY LIST (part);
+        CREATE TABLE build_1 PARTITION OF build FOR VALUES IN (1);
+        CREATE TABLE build_2 PARTITION OF build FOR VALUES IN (2);
+        CREATE TABLE stage (part int NOT NULL, id bigserial, PRIMARY KEY (id, part)) PARTITION BY LIST (part);
+        CREATE TABLE stage_1 PARTITION OF stage FOR VALUES IN (1);
+        CREATE TABLE stage_2 PARTITION OF stage FOR VALUES IN (2);
+        CREATE TABLE build_meta (id bigserial PRIMARY KEY, part int NOT NULL, build_id bigint NOT NULL,
+                                 stage_id bigint, UNIQUE (build_id, part),
+                                 FOREIGN KEY (build_id, part) REFERENCES build (id, part),
+                                 FOREIGN KEY (stage_id, part) REFERENCES stage (id, part));""")
     populate(new_db, "large")
 
     assert scalar(address, new_db, "SELECT count(*) FROM issue") == 1000
@@ -139,6 +150,11 @@ def test_two_composite_foreign_keys_sharing_a_column(address, new_db) -> None:  
                                    "AND m.id = i.milestone_id") == \
         scalar(address, new_db, "SELECT count(milestone_id) FROM issue")
     assert scalar(address, new_db, "SELECT count(milestone_id) FROM issue") > 500  # most are set
+    assert scalar(address, new_db, "SELECT count(*) FROM build_meta m JOIN build b ON b.id = m.build_id "
+                                   "AND b.part = m.part") == 1000  # every build once
+    assert scalar(address, new_db, "SELECT count(*) FROM build_meta m JOIN stage s ON s.id = m.stage_id "
+                                   "AND s.part = m.part") == scalar(address, new_db,
+                                                                   "SELECT count(stage_id) FROM build_meta")
     assert scalar(address, new_db, "SELECT count(*) FROM task t JOIN task p ON p.project_id = t.project_id "
                                    "AND p.id = t.parent_id") == scalar(address, new_db,
                                                                       "SELECT count(parent_id) FROM task")

@@ -9,8 +9,8 @@ from . import database_option, load
 
 @click.command("populate", context_settings={"help_option_names": ["-h", "--help"]})
 @database_option
-@click.option("--size", default="small", show_default=True, metavar="SIZE",
-              help="small (10 rows per table), medium (100), large (1000) or a number of rows.")
+@click.option("--size", metavar="SIZE",
+              help="small (10 rows per table, the default), medium (100), large (1000) or a number of rows.")
 @click.option("--tables", metavar="T1,T2", help="Only these tables (and the parents they need).")
 @click.option("--seed", type=int, help="Seed of the random data: the same seed makes the same rows.")
 @click.option("--locale", metavar="LOCALE", help="Faker locale of names, addresses… (default en_US).")
@@ -20,9 +20,26 @@ from . import database_option, load
               help="Leave the tables that cannot be filled (and those needing their rows) empty; load the rest.")
 @click.option("--triggers", is_flag=True,
               help="Keep user triggers firing during the load (by default they are disabled for it).")
+@click.option("--like", metavar="SOURCE",
+              help="Imitate SOURCE (a database, or a connection string) from its statistics: row counts, NULLs, "
+                   "value ranges and frequencies. No row of SOURCE is read; run ANALYZE there first.")
+@click.option("--like-values", type=click.Choice(["categorical", "all", "none"]), default="categorical",
+              show_default=True, help="With --like: which of SOURCE's most common values may be copied "
+                                      "(categorical: those of non-personal columns with few values).")
+@click.option("--scale", type=float, metavar="N",
+              help="With --like: this share of SOURCE's rows (0.01 = 1%). Alone: add N times the rows each "
+                   "table already has (2 triples them), the new rows referencing the existing ones.")
+@click.option("--spec", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Declared counts and distributions (TOML or JSON): per table a count or 'per' another "
+                   "table, per column normal(mean, std), uniform(a, b), weighted choices, null, unique, faker.")
+@click.option("--jobs", type=int, metavar="N",
+              help="Processes making the rows of big tables (default: one per CPU). Same seed, same rows, "
+                   "whatever N.")
 @click.pass_context
-def populate_command(ctx: click.Context, database: str | None, size: str, tables: str | None, seed: int | None,
-                     locale: str | None, dry_run: bool, skip_failing: bool, triggers: bool) -> None:
+def populate_command(ctx: click.Context, database: str | None, size: str | None, tables: str | None,
+                     seed: int | None, locale: str | None, dry_run: bool, skip_failing: bool, triggers: bool,
+                     like: str | None, like_values: str, scale: float | None, spec: str | None,
+                     jobs: int | None) -> None:
     """Fill every table with fake rows that respect keys, uniques, CHECKs and partitions.
 
     One transaction: a failed or interrupted run leaves the database as it was.
@@ -32,10 +49,12 @@ def populate_command(ctx: click.Context, database: str | None, size: str, tables
     from ..populate import populate
     from ..populate.planner import parse_size
 
-    parse_size(size)
+    if size is not None:
+        parse_size(size)
     config = load(ctx, db_name=database)
     if not config["db_name"]:
         raise UsageError("missing the database: give -d NAME")
     debug = bool((ctx.find_root().obj or {}).get("debug"))
     populate(config["db_name"], size, seed=seed, tables=tables, locale=locale, dry_run=dry_run, config=config,
-             skip_failing=skip_failing, triggers=triggers, debug=debug)
+             skip_failing=skip_failing, triggers=triggers, debug=debug, like=like, like_values=like_values,
+             scale=scale, spec=spec, jobs=jobs)

@@ -139,6 +139,8 @@ class Partition(NamedTuple):
     bound: str  #: e.g. "FOR VALUES FROM ('2022-01-01 00:00:00+00') TO (…)"
     checks: tuple["Check", ...] = ()  #: CHECKs declared on this partition only (not inherited)
     constraint: str | None = None  #: what routes a row here (pg_get_partition_constraintdef), with ``checks``
+    partition_key: str | None = None  #: set when this partition is itself partitioned (a multi-level tree)
+    partitions: tuple["Partition", ...] = ()  #: its own partitions then (their ``constraint`` always set)
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,6 +245,20 @@ SELECT i.inhparent, c.oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.o
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE i.inhparent = ANY(%s) AND c.relispartition
  ORDER BY i.inhparent, n.nspname, c.relname
+"""
+# the partitioned partitions of the tables and everything below them (multi-level trees): each with its
+# parent, its partition key when partitioned, and what routes a row to it (ancestors' bounds included)
+_SUBPARTITIONS = """
+WITH RECURSIVE tree(parent, child) AS (
+    SELECT i.inhparent, i.inhrelid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = ANY(%s) AND c.relispartition AND c.relkind = 'p'
+    UNION ALL
+    SELECT i.inhparent, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.child
+)
+SELECT t.parent, c.oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid),
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END, pg_get_partition_constraintdef(c.oid)
+  FROM tree t JOIN pg_class c ON c.oid = t.child JOIN pg_namespace n ON n.oid = c.relnamespace
+ ORDER BY t.parent, n.nspname, c.relname
 """
 _COLUMNS = """
 SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod,
@@ -375,16 +391,28 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
     oids = [row[0] for row in table_rows]
     cr.execute(_PARTITIONS, (oids,))
     partition_rows = cr.fetchall()
-    cr.execute(_PARTITION_CHECKS, ([row[1] for row in partition_rows],))
+    cr.execute(_SUBPARTITIONS, (oids,))
+    nested = cr.fetchall()
+    cr.execute(_PARTITION_CHECKS, ([row[1] for row in partition_rows + nested],))
     own_checks: dict[int, list[Check]] = defaultdict(list)
     routes: dict[int, str] = {}
     for child, name, text, cols, route in cr.fetchall():
         own_checks[child].append(Check(name, text, tuple(cols)))
         routes[child] = route
+    below: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for parent, child, schema, name, bound, partition_key, route in nested:
+        below[parent].append((child, schema, name, bound, partition_key, route))
+
+    def partition(child: int, schema: str, name: str, bound: str, partition_key: str | None = None,
+                  route: str | None = None) -> Partition:
+        return Partition(f"{schema}.{name}", bound, tuple(own_checks[child]), route or routes.get(child),
+                         partition_key, tuple(partition(*row) for row in below[child]))
+
     partitions: dict[int, list[Partition]] = defaultdict(list)
     parent_of: dict[int, int] = {}
+    subpartitioned = {row[1]: row[5:] for row in nested}  # the first level's: (partition key, route)
     for parent, child, schema, name, bound in partition_rows:
-        partitions[parent].append(Partition(f"{schema}.{name}", bound, tuple(own_checks[child]), routes.get(child)))
+        partitions[parent].append(partition(child, schema, name, bound, *subpartitioned.get(child, ())))
         parent_of[child] = parent
 
     cr.execute(_TYPES, {"tables": oids, "schemas": wanted})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..errors import DevshellError
-from .failures import Failure, blocked_by, database_reason, unexpected_reason
+from .failures import ConnectionLost, Failure, blocked_by, database_reason, unexpected_reason
 from .triggers import Trigger, disable_triggers, enable_triggers, user_triggers
 
 if TYPE_CHECKING:
@@ -65,8 +65,9 @@ class Savepoint:
 
 
 def load_plan(conn: Any, cr: Any, plan: "Plan", catalog: "Catalog", reporter: "Reporter", probe: Any, *,
-              keep_triggers: bool, debug: bool) -> Outcome:
-    """Load every table of *plan*; COPY, cycle UPDATEs, setval and keys re-added (no commit)."""
+              keep_triggers: bool, debug: bool, jobs: int = 1) -> Outcome:
+    """Load every table of *plan*; COPY, cycle UPDATEs, setval and keys re-added (no commit); *jobs*: processes
+    that may make the chunks of a big table."""
     import psycopg2
     import psycopg2.extensions
 
@@ -114,7 +115,8 @@ def load_plan(conn: Any, cr: Any, plan: "Plan", catalog: "Catalog", reporter: "R
         returning = _returning(plan, builders, outcome.triggers) if keep_triggers else {}
         readbacks = _partition_readbacks(plan, catalog)
         encoding = psycopg2.extensions.encodings.get(conn.encoding, "utf-8")
-        generation = Generation(builders, encoding, barriers=[index_of[key] for key in {*returning, *readbacks}])
+        generation = Generation(builders, encoding, barriers=[index_of[key] for key in {*returning, *readbacks}],
+                                jobs=jobs)
         generation.skip(index_of[key] for key in outcome.failures)  # found while reading what is there
         held = hold_foreign_keys(cr, {(t.table.schema, t.table.name): t.count for t in plan.tables
                                       if t.table.foreign_keys})
@@ -191,6 +193,8 @@ class _TableLoad:
         self.reporter.finish(table.key, table.count, self.outcome.done[table.key][1])
 
     def _failed(self, table: "TablePlan", reason: str, hint: bool = False) -> None:
+        if self.cr.connection.closed:  # the server ended the session: no savepoint, no other table
+            raise ConnectionLost(reason, f"while loading {table.key}")
         self.cr.execute(f"ROLLBACK TO SAVEPOINT {TABLE_SAVEPOINT}")
         self.fail(table.key, reason + (_trigger_hint(self.cr, table) if hint else ""))
 

@@ -15,13 +15,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import DevshellError
 from .constraints import Comparison, OpaqueCheck
-from .generators import Generator, Precomputed, Row, Text
-from .references import KeyStore, SelfTree
+from .generators import Generator, Precomputed, Row, Text, Translated
+from .keyexpr import canonical
+from .references import ForeignKeyValues, KeyStore, LinkedKeys, SelfTree
 from .rowchecks import CheckKeeper
 from .shortcodes import Codes
 from .sqltypes import NULL, ValueType
 from .tableplan import Slot, TablePlan
-from .keyexpr import canonical
 from .uniques import UniqueKey
 
 CHUNK_ROWS = 5000
@@ -47,6 +47,7 @@ class TableBuilder:
         self.store = store
         self.probe = probe
         self.check_keeper = CheckKeeper(plan, store, seed, probe)  # CHECKs kept row by row or by PostgreSQL
+        self.seed = seed
         self.rngs = {slot.columns: Random(f"{seed}:{plan.key}:{','.join(slot.columns)}") for slot in plan.slots}
         self.repair_rng = Random(f"{seed}:{plan.key}:repairs")
         self.live = [slot for slot in plan.slots if slot.deferred is None]
@@ -60,6 +61,8 @@ class TableBuilder:
         self.existing_uniques = existing_uniques
         self.checked: list[UniqueKey] = []
         self.seen: dict[str, set[Any]] = {}  # unique key name -> keys of the rows made (and existing)
+        self.existing_seen: dict[str, set[Any]] = {}  # the same, existing rows only (for chunks made apart)
+        self.against = self.seen  # what the chunk being made is checked against (see rows)
         self.prepared = False
 
     def prepare(self) -> None:
@@ -73,7 +76,20 @@ class TableBuilder:
                     rule.place(values, p, float("inf"))
             self.checked = self._prepare_uniques(existing)
             self.seen = {key.name: existing[key.name] for key in self.checked}
+            self.existing_seen = {key.name: set(existing[key.name]) for key in self.checked}
+            for slot in self.live:  # a foreign key's popularity order is the table's, not a chunk's
+                for generator in nested(slot.generator):
+                    if isinstance(generator, ForeignKeyValues):
+                        generator.settle(self.rngs[slot.columns])
             self.prepared = True
+
+    def _reseed(self, start: int | str) -> None:
+        """Seeds of the chunk starting at row *start*: a chunk's rows do not depend on the chunks made before
+        it (so it may be made in another process: see :mod:`.parallel`)."""
+        prefix = f"{self.seed}:{self.plan.key}"
+        self.rngs = {slot.columns: Random(f"{prefix}:{','.join(slot.columns)}:{start}") for slot in self.plan.slots}
+        self.repair_rng = Random(f"{prefix}:repairs:{start}")
+        self.check_keeper.rng = Random(f"{prefix}:checks:{start}")
 
     # -- setup ------------------------------------------------------------------------------
     def _existing_keys(self, key: UniqueKey) -> set[Any]:
@@ -109,6 +125,10 @@ class TableBuilder:
             assert first is not None
             if all(slot is first for slot in slots) and set(first.columns) == set(unique.columns):
                 if self._draw(first, taken, unique):
+                    continue
+            elif all(slot is first for slot in slots) and isinstance(first.generator, LinkedKeys) \
+                    and set(first.generator.links[0].child_columns) == set(unique.columns):
+                if self._draw_linked(first.generator, taken, unique):
                     continue
             elif len(unique.columns) > 1 and self._draw_joint(unique.columns, slots, taken):  # type: ignore[arg-type]
                 continue
@@ -148,6 +168,16 @@ class TableBuilder:
             slot.generator = Precomputed([row[position] for row in rows[:count]],
                                          f"{slot.generator.label}, distinct ({', '.join(unique)})")
         return True
+
+    def _draw_linked(self, generator: LinkedKeys, taken: set[Any], unique: UniqueKey) -> bool:
+        """Keys sharing columns whose first key is unique (one row per parent): first parents drawn now."""
+        capacity = generator.capacity
+        if capacity is None or capacity > DENSE * (self.plan.count + len(taken)):
+            return False
+        order = [generator.links[0].child_columns.index(name) for name in unique.columns]
+        key = (lambda row: tuple(map(canonical, row))) if unique.canonical else tuple
+        return generator.draw_first(self.rngs[tuple(generator.columns)], self.plan.count,
+                                    lambda parent: key(tuple(parent[i] for i in order)) not in taken)
 
     def _draw(self, slot: Slot, taken: set[Any], unique: UniqueKey) -> bool:
         """A dense unique slot (or short codes) gets its distinct values drawn now; *taken*: the keys
@@ -231,6 +261,8 @@ class TableBuilder:
         """
         bad: set[int] = set()
         for rule in self.plan.exclusions:
+            if any(name not in values for name in rule.columns):
+                continue  # a column loaded as NULL (a cycle's key) or filled by the database: nothing to clash
             end = self.plan.types[rule.bounds[1]]
             high = self.plan.limits.get(rule.bounds[1], (None, (end.element or end).high))[1]
             bad.update(p for p in positions if not rule.place(values, p, high))
@@ -254,7 +286,7 @@ class TableBuilder:
         for unique in self.checked:
             if any(name not in values for name in unique.reads):
                 continue  # a deferred column: NULL while loading
-            seen, chunk, new = self.seen[unique.name], taken[unique.name], {}
+            seen, chunk, new = self.against[unique.name], taken[unique.name], {}
             evaluate = self._evaluate if self.probe is not None else None
             for p, key in unique.keys(values, [p for p in positions if p not in bad], evaluate).items():
                 if key in seen or key in chunk or key in new:
@@ -266,10 +298,29 @@ class TableBuilder:
             taken[name].update(key for key, p in new.items() if p not in bad)
         return bad
 
-    def rows(self, start: int, count: int) -> Row:
-        """Rows ``start .. start+count-1`` of this run, every constraint satisfied."""
+    def rows(self, start: int, count: int, *, apart: bool = False) -> Row:
+        """Rows ``start .. start+count-1`` of this run, every constraint satisfied. *apart*: made as if no
+        other chunk existed (unique keys checked against the existing rows only, keys not published; the
+        caller reconciles them in chunk order: :func:`.parallel.settle`)."""
         self.prepare()
+        self._reseed(start)
+        self.against = self.existing_seen if apart else self.seen
         rows = list(range(start, start + count))
+        values = self._make(rows, record=not apart)
+        if not apart:
+            self._publish_keys(rows, values, only_new=False)
+        return values
+
+    def remake(self, start: int, rows: list[int]) -> Row:
+        """Rows *rows* of the chunk at *start* made again, their unique keys new to every row made so far."""
+        self._reseed(f"{start}:again")
+        self.against = self.seen
+        return self._make(rows, record=True)
+
+    def _make(self, rows: list[int], record: bool) -> Row:
+        """Rows *rows*, every constraint satisfied (rows that break one are made again); *record*: their unique
+        keys join ``seen``."""
+        count = len(rows)
         values = self._generate(rows)
         taken: dict[str, set[Any]] = {unique.name: set() for unique in self.checked}
         pending = list(range(count))
@@ -288,25 +339,27 @@ class TableBuilder:
         else:
             raise PopulateError(f"table {self.plan.key}: could not generate rows that satisfy its unique and "
                                 f"CHECK constraints ({self._blame()}); use a smaller --size or add a factory")
-        for unique in self.checked:
-            self.seen[unique.name].update(taken[unique.name])
-        self._publish_keys(rows, values, only_new=False)
+        if record:
+            for unique in self.checked:
+                self.seen[unique.name].update(taken[unique.name])
         return values
 
     def _disambiguate(self, values: Row, rows: list[int]) -> None:
-        """Free text in a unique key gets the row number appended, so retries converge (never a foreign
-        key's text, a pattern's or a list's: those values must stay what they are)."""
+        """Free text in a unique key (or its translations) gets the row number appended, so retries
+        converge; never a foreign key's text, a pattern's or a list's: those must stay what they are."""
         for name in dict.fromkeys(name for unique in self.checked for name in unique.reads):
             slot = self._slot_of(name)
-            if slot is None or type(getattr(slot.generator, "inner", slot.generator)) is not Text:
-                continue
-            vtype = self.plan.types[name]
+            kind = type(getattr(slot.generator, "inner", slot.generator)) if slot is not None else None
             column = values.get(name)
-            if vtype.kind != "text" or column is None:
+            if kind not in (Text, Translated) or column is None:
                 continue
+            limit = self.plan.types[name].max_length
             for i, (value, index) in enumerate(zip(column, rows)):
-                if value is not None:
-                    column[i] = _suffixed(value, index + 1, vtype.max_length)
+                if isinstance(value, str):
+                    column[i] = _suffixed(value, index + 1, limit)
+                elif isinstance(value, dict):  # {"en_US": "Belgium"}: every translation told apart
+                    column[i] = {key: _suffixed(text, index + 1, None) if isinstance(text, str) else text
+                                 for key, text in value.items()}
 
     def _blame(self) -> str:
         names = [unique.name for unique in self.checked] + self.check_keeper.blame() + \
@@ -371,6 +424,14 @@ class TableBuilder:
                 value = (value,)
             out.append(tuple(key) + tuple(value))
         return out
+
+
+def nested(generator: Generator) -> Iterator[Generator]:
+    """*generator* and the generators it wraps (a Nullable's inner one…)."""
+    yield generator
+    for value in vars(generator).values():
+        if isinstance(value, Generator):
+            yield from nested(value)
 
 
 def _suffixed(value: str, number: int, limit: int | None) -> str:

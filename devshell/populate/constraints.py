@@ -78,6 +78,10 @@ class Rules:
             self.json_types = other.json_types if self.json_types is None else \
                 [kind for kind in self.json_types if kind in other.json_types]
         self.truncate = self.truncate or other.truncate
+        if other.segments is not None:
+            self.segments = other.segments if self.segments is None else \
+                [(max(low, other_low), min(high, other_high)) for low, high in self.segments
+                 for other_low, other_high in other.segments if max(low, other_low) <= min(high, other_high)]
 
     def describe(self) -> str:
         parts = []

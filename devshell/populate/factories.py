@@ -4,6 +4,11 @@ A module's manifest may say how many rows a table gets::
 
     "populate": {"library_book": {"small": 20, "large": 5000}, "library_tag": 12}
 
+or how its columns' values are spread (see :mod:`.spec`)::
+
+    "populate": {"library_loan": {"per": "library_book", "count": 3,
+                                  "columns": {"days": "normal(14, 4)", "state": {"open": 0.2, "done": 0.8}}}}
+
 and its code may take over a column or whole rows::
 
     from devshell import addon
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .generators import FactoryColumn, Generator
 from .inference import PlanError
+from .spec import table_spec
 from .sqltypes import ValueType
 from .tableplan import FactoryMap
 
@@ -100,7 +106,8 @@ def _adapter(function: Callable[..., Any], module: str, table: str, column: str 
 
 def module_contributions(config: "Config", cr: Any, catalog: "Catalog", *, seed: int,
                          locale: str) -> tuple[dict[str, Any], FactoryMap]:
-    """(row counts by table key, factories by (table key, column)) of the modules installed in the database."""
+    """(row counts and column distributions by table key (:class:`.spec.TableSpec`), factories by
+    (table key, column)) of the modules installed in the database."""
     from ..modules.state import installed_modules
 
     installed = installed_modules(cr)
@@ -116,7 +123,9 @@ def module_contributions(config: "Config", cr: Any, catalog: "Catalog", *, seed:
     counts: dict[str, Any] = {}
     for module in modules:
         for table, spec in module.manifest.populate.items():
-            counts[_table_key(catalog, table, module.name)] = spec
+            declared = table_spec(table, spec, yields_to_size=True)  # checked when the manifest was read
+            declared.origin = f"module {module.name!r}"
+            counts[_table_key(catalog, table, module.name)] = declared
     faker = _Faker(locale, seed)
     factories: FactoryMap = {}
     for item in load_contributions(modules).factories:

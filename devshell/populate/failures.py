@@ -42,6 +42,30 @@ class PopulateFailed(DevshellError):
         super().__init__(failure_message(self.failures))
 
 
+class ConnectionLost(DevshellError):
+    """The session with PostgreSQL ended during the run (the server stopped or ended it): its
+    transaction went with it, and nothing more can be done on the connection."""
+
+    def __init__(self, reason: str, doing: str = "") -> None:
+        super().__init__(f"populate stopped (nothing was written): the connection to PostgreSQL was lost"
+                         f"{' ' + doing if doing else ''}: {reason}")
+
+
+def lost_connection_reason(exc: BaseException) -> str:
+    """What PostgreSQL said as the session ended: the first database error *exc* was raised from (not the
+    ``InterfaceError`` of using the closed connection afterwards)."""
+    import psycopg2
+
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    errors = [error for error in chain if isinstance(error, psycopg2.Error)
+              and not isinstance(error, psycopg2.InterfaceError)]
+    return database_reason(errors[-1]) if errors else str(exc) or type(exc).__name__
+
+
 def database_reason(exc: Any) -> str:
     """PostgreSQL's message and DETAIL line of *exc* (a psycopg2 error) on one line."""
     diag = getattr(exc, "diag", None)

@@ -171,7 +171,9 @@ def hold_foreign_keys(cr: Any, rows: dict[tuple[str, str], int]) -> KeyHold:
     cr.execute(_LOCK_BUDGET)
     slots, taken, superuser, per_transaction = cr.fetchone()
     if superuser:
-        return _disable(cr, keys)
+        held = _disable(cr, keys)
+        if held is not None:
+            return held
     cr.execute(_LOAD_LOCKS, ([schema for schema, _ in rows], [name for _, name in rows]))
     free = max(int(slots * (1 - LOCK_MARGIN)) - taken - cr.fetchone()[0], 0)
     chosen = _within(keys, free // LOCKS_PER_KEY)
@@ -182,19 +184,18 @@ def hold_foreign_keys(cr: Any, rows: dict[tuple[str, str], int]) -> KeyHold:
 
 def _within(keys: list[HeldKey], budget: int) -> list[HeldKey]:
     """Whole tables' keys, biggest tables first, as many as *budget* keys."""
-    chosen: list[HeldKey] = []
+    chosen: set[int] = set()
     for group in sorted(_by_table(keys), key=lambda group: -group[0].rows):
         if len(chosen) + len(group) <= budget:
-            chosen += group
-    return [key for key in keys if key in chosen]
+            chosen.update(key.oid for key in group)
+    return [key for key in keys if key.oid in chosen]
 
 
-def _disable(cr: Any, keys: list[HeldKey]) -> KeyHold:
+def _disable(cr: Any, keys: list[HeldKey]) -> KeyHold | None:
+    """Switch the keys' check triggers off (None when that is refused: a lock held elsewhere)."""
     cr.execute(_CHECK_TRIGGERS, ([key.oid for key in keys],))
     triggers: list[tuple[str, str, str]] = [(schema, table, name) for schema, table, name in cr.fetchall()]
-    if not _guarded(cr, _switch(triggers, "DISABLE")):
-        return _drop(cr, keys, 0, "")
-    return KeyHold("disabled", keys, triggers)
+    return KeyHold("disabled", keys, triggers) if _guarded(cr, _switch(triggers, "DISABLE")) else None
 
 
 def _switch(triggers: list[tuple[str, str, str]], action: str) -> list[sql.Composable]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from random import Random
@@ -153,14 +154,16 @@ class Text(Generator):
 
 
 def fit_lengths(values: list[str], rng: Random, low: int, high: int | None) -> list[str]:
-    """Cut values longer than *high* (no trailing blanks) and pad those shorter than *low*."""
+    """Cut values longer than *high* after their last whole word (no trailing blanks; one long word is cut
+    where it must) and pad those shorter than *low*."""
     if low == 0 and (high is None or max(map(len, values), default=0) <= high):
         return values
     out = []
     letters = "abcdefghijklmnopqrstuvwxyz"
     for value in values:
         if high is not None and len(value) > high:
-            value = value[:high].rstrip()
+            cut = value[:high + 1].rpartition(" ")[0].rstrip() if " " in value[:high + 1] else ""
+            value = cut if len(cut) >= max(low, 1) else value[:high].rstrip()
         if len(value) < low:
             value += "".join(rng.choices(letters, k=low - len(value)))
         out.append(value)
@@ -339,3 +342,80 @@ class RangeOf(Generator):
     def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
         width = self.width
         return [(low, low + width(rng)) for low in self.bounds.generate(rng, rows, row)]
+
+
+@dataclass
+class LogRange(Generator):
+    """Whole numbers in [low, high], small ones more often (as many between 1 and 10 as between 10 and
+    100…): prices and amounts, where a uniform draw makes most things dear."""
+
+    low: int
+    high: int
+    label: str = "range"
+
+    def __post_init__(self) -> None:
+        self.capacity = self.high - self.low + 1
+        self._base = float(self.capacity + 1)
+
+    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
+        random, base, start, high = rng.random, self._base, self.low - 1, self.high
+        return [min(high, start + int(base ** random())) for _ in rows]
+
+    def distinct_values(self, rng: Random, count: int) -> list[Any] | None:
+        return rng.sample(range(self.low, self.high + 1), count)
+
+
+@dataclass
+class Nearby(Generator):
+    """Values about as large as ``centre`` (half to twice it, mostly: a log-normal spread), inside
+    [low, high]; whole numbers unless ``whole`` is false."""
+
+    centre: Any
+    low: Any
+    high: Any
+    whole: bool = True
+    spread: float = 0.35
+    label: str = "near"
+
+    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
+        gauss, exp = rng.gauss, math.exp
+        centre, spread, low, high = self.centre, self.spread, self.low, self.high
+        values = [centre * exp(gauss(0.0, spread)) for _ in rows]
+        if self.whole:
+            return [min(high, max(low, round(value))) for value in values]
+        return [min(high, max(low, value)) for value in values]
+
+
+@dataclass
+class Usually(Generator):
+    """``value`` on a ``share`` of the rows (a column's default), ``other``'s values on the rest."""
+
+    value: Any
+    share: float
+    other: Generator
+    label: str = "usually"
+
+    def __post_init__(self) -> None:
+        self.depends = self.other.depends
+
+    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
+        others = self.other.generate(rng, rows, row)
+        random, share, value = rng.random, self.share, self.value
+        return [value if random() < share else other for other in others]
+
+
+@dataclass
+class Translated(Generator):
+    """JSON objects holding one text per locale (``{"en_US": "Belgium"}``): translatable fields."""
+
+    text: Generator
+    locales: tuple[str, ...]
+    label: str = "translations"
+
+    def __post_init__(self) -> None:
+        self.label = f"{{{', '.join(self.locales)}: {self.text.label}}}"
+        self.depends = self.text.depends
+
+    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
+        locales = self.locales
+        return [{locale: text for locale in locales} for text in self.text.generate(rng, rows, row)]

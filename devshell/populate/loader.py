@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import queue
+import sys
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from psycopg2 import sql
 
@@ -29,7 +30,8 @@ class Generation:
 
     COPY runs in the calling thread and libpq releases the GIL while it waits on
     the socket, so Python generation and PostgreSQL's ingestion use two cores;
-    the thread may run a few chunks (or small tables) ahead of COPY. A table
+    the thread may run a few chunks (or small tables) ahead of COPY, and a big
+    table's chunks may be made by several processes (``jobs``: :mod:`.parallel`). A table
     that fails hands its exception to its reader and the thread goes on with the
     next ones; tables the loader gives up on are ``skip``ped. After a *barrier*
     table the thread waits for ``release``: the keys its children read come back
@@ -38,9 +40,11 @@ class Generation:
 
     END = object()
 
-    def __init__(self, builders: list[TableBuilder], encoding: str, barriers: Iterable[int] = ()) -> None:
+    def __init__(self, builders: list[TableBuilder], encoding: str, barriers: Iterable[int] = (),
+                 jobs: int = 1) -> None:
         self._queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=AHEAD) for _ in builders]
         self._encoding = encoding
+        self._jobs = jobs  # processes that may make a big table's chunks (see .parallel)
         self._stop = threading.Event()
         self._skipped: set[int] = set()
         self._released = {index: threading.Event() for index in barriers}
@@ -58,11 +62,13 @@ class Generation:
 
     def _make(self, index: int, builder: TableBuilder) -> bool:
         """One table's chunks into its queue, then END (or the exception); False once stopped."""
+        from .parallel import chunks
+
         try:
-            for rows, text in builder.chunks():
+            for rows, data in chunks(builder, self._encoding, self._jobs):
                 if index in self._skipped:
                     return True
-                if not self._put(index, (rows, text.encode(self._encoding))):
+                if not self._put(index, (rows, data)):
                     return False
         except Exception as exc:  # raised again by the reader, inside copy_expert
             return self._put(index, exc)
@@ -214,22 +220,47 @@ def read_partition_keys(cr: Any, plan: Plan, catalog: Any, store_key: str, colum
 
 
 def copy_table(cr: Any, plan: TablePlan, reader: ChunkReader) -> None:
-    import psycopg2
-
     table = plan.table
     if not plan.copy_columns:  # every column is the database's to fill: rows of defaults
         reader.drain()
         cr.execute(sql.SQL("INSERT INTO {} SELECT FROM generate_series(1, %s)").format(
             _qualified(table.schema, table.name)), (plan.count,))
         return
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(_qualified(table.schema, table.name),
-                                                         _names(plan.copy_columns))
+    _copy_in(cr, sql.SQL("COPY {} ({}) FROM STDIN").format(_qualified(table.schema, table.name),
+                                                          _names(plan.copy_columns)), reader)
+
+
+def _copy_in(cr: Any, statement: sql.Composable, reader: ChunkReader) -> None:
+    """``copy_expert``, raising what went wrong: the reader's error (generation failed, or Ctrl-C), or
+    PostgreSQL's own error when the server ended the session (psycopg2 then raises "invalid socket" and
+    prints, through ``sys.excepthook``, the error it met while raising it: kept here, not printed)."""
+    import psycopg2
+
+    printed: list[BaseException] = []
+    hook = sys.excepthook
+    sys.excepthook = lambda kind, value, tb: printed.append(value)  # only this (main) thread is running it
     try:
         cr.copy_expert(statement, reader, size=COPY_READ_SIZE)
-    except psycopg2.Error:
-        if reader.error is not None:  # generation failed (or Ctrl-C), not PostgreSQL: raise that
+    except Exception:
+        if reader.error is not None:
             raise reader.error from None
+        server = next((error for error in _chain(printed) if isinstance(error, psycopg2.Error)), None)
+        if server is not None and cr.connection.closed:
+            raise server from None
         raise
+    finally:
+        sys.excepthook = hook
+
+
+def _chain(errors: list[BaseException]) -> Iterator[BaseException]:
+    """*errors* and the exceptions they were raised from, innermost first for each."""
+    for error in errors:
+        found: list[BaseException] = []
+        current: BaseException | None = error
+        while current is not None and current not in found:
+            found.append(current)
+            current = current.__cause__ or current.__context__
+        yield from reversed(found)
 
 
 def insert_returning(cr: Any, plan: TablePlan, reader: ChunkReader,
@@ -245,13 +276,7 @@ def insert_returning(cr: Any, plan: TablePlan, reader: ChunkReader,
                        "ALTER TABLE {s} ADD COLUMN {n} bigint GENERATED ALWAYS AS IDENTITY").format(
         s=staging, cols=_names(columns) if columns else sql.SQL(""), t=target, n=order))
     if columns:
-        try:
-            cr.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, _names(columns)), reader,
-                           size=COPY_READ_SIZE)
-        except Exception:
-            if reader.error is not None:
-                raise reader.error from None
-            raise
+        _copy_in(cr, sql.SQL("COPY {} ({}) FROM STDIN").format(staging, _names(columns)), reader)
     else:
         reader.drain()
         cr.execute(sql.SQL("INSERT INTO {} SELECT FROM generate_series(1, %s)").format(staging), (plan.count,))

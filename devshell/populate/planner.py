@@ -8,7 +8,7 @@ fewer distinct values than rows, a cycle of NOT NULL foreign keys.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, Mapping
 
 from ..db.catalog import Catalog
 from ..errors import DevshellError, UsageError
@@ -18,6 +18,8 @@ from .ordering import Edge, closure, load_order
 from .references import KeyStore
 from .capacity import apply_capacity
 from .keyslots import nullable_key
+from .distributions import Distribution
+from .spec import TableSpec
 from .tableplan import FactoryMap, TablePlan, TablePlanner, update_key
 
 SIZES = {"small": 10, "medium": 100, "large": 1000}
@@ -59,6 +61,8 @@ def table_count(key: str, size: str, base: int, overrides: dict[str, Any], count
     """Rows for *key*: a module's count for this size (or ``{"per": table, "count": n}`` rows per
     parent row), else *base*. An explicit number of rows (``--size 500``) applies to every table."""
     spec = overrides.get(key)
+    if isinstance(spec, TableSpec):  # a manifest, --spec, --like or --scale (see .spec, .shape)
+        return spec.rows(size, base, counts)
     if spec is None or size not in SIZES:
         return base
     if isinstance(spec, dict) and "per" in spec:
@@ -84,12 +88,16 @@ def plan_population(catalog: Catalog, existing: Callable[[str], int], max_of: Ca
                     size: str | int = "small", seed: int = 0, tables: list[str] | None = None,
                     locale: str = "en_US", overrides: dict[str, Any] | None = None,
                     factories: FactoryMap | None = None, pools: FakerPools | None = None,
-                    exclude: Collection[str] = (), debug: bool = False) -> Plan:
+                    exclude: Collection[str] = (), debug: bool = False,
+                    declared: Mapping[tuple[str, str], Distribution] | None = None,
+                    sample: Callable[[str, str], Any] | None = None) -> Plan:
     """Decide everything; *existing(table)* counts rows already there, *max_of(table, column)* their max.
 
     A table that cannot be planned is left out with the reason in ``Plan.failures``
     (tables in *exclude* are left out from the start); the others are planned
-    without its rows. *debug* lets an unexpected exception through.
+    without its rows. *debug* lets an unexpected exception through. *sample(table, column)*: one value
+    already in the column (json translations are detected from it). *declared*: column distributions
+    by (table, column), from a manifest, ``--spec`` or ``--like`` (see :mod:`.shape`).
     """
     size_name, base = parse_size(size)
     overrides = overrides or {}
@@ -112,7 +120,7 @@ def plan_population(catalog: Catalog, existing: Callable[[str], int], max_of: Ca
         counts[key] = table_count(key, size_name, base, overrides, counts)
     store = KeyStore()
     planner = TablePlanner(catalog, keys, counts, broken, store, pools or FakerPools(locale, seed), factories or {},
-                           existing, max_of)
+                           existing, max_of, sample, declared)
     plans, failures = [], {}
     for key in order:
         try:

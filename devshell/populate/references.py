@@ -12,7 +12,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from random import Random
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .generators import Generator, Row
 
@@ -63,17 +63,24 @@ class ForeignKeyValues(Generator):
     def capacity(self) -> int | None:  # type: ignore[override]
         return len(self.store.keys(self.parent, self.parent_columns)) or self.planned
 
+    def settle(self, rng: Random) -> None:
+        """Draw this key's popularity order now, once for the table (not with the first chunk's seed)."""
+        self._ordered(rng, len(self.store.keys(self.parent, self.parent_columns)))
+
+    def _ordered(self, rng: Random, size: int) -> tuple[int, int, int]:
+        if self._order[0] != size:  # this key's own popularity order: rank r is parent (r * step + shift) % size
+            step = rng.randrange(1, size) if size > 1 else 1
+            while math.gcd(step, size) != 1:
+                step += 1
+            self._order = (size, step, rng.randrange(size) if size else 0)
+        return self._order
+
     def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
         keys = self.store.keys(self.parent, self.parent_columns)
         size = len(keys)
         if not size:
             return [None] * len(rows)
-        if self._order[0] != size:  # this key's own popularity order: rank r is parent (r * step + shift) % size
-            step = rng.randrange(1, size) if size > 1 else 1
-            while math.gcd(step, size) != 1:
-                step += 1
-            self._order = (size, step, rng.randrange(size))
-        _, step, shift = self._order
+        _, step, shift = self._ordered(rng, size)
         ranks = rng.choices(range(size), cum_weights=zipf_weights(size), k=len(rows))
         return [keys[(rank * step + shift) % size] for rank in ranks]
 
@@ -160,6 +167,7 @@ class LinkedKeys(Generator):
         self.depends = tuple(name for name in self.own_key if name not in self.columns)
         self._prepared: tuple[tuple[int, ...], list[tuple[Any, ...]], list[Index]] | None = None
         self._fixed: list[list[int]] = []  # per link: positions of its columns that earlier links chose
+        self.firsts: list[tuple[Any, ...]] | None = None  # row i's first parent, when they must all differ
 
     @property
     def capacity(self) -> int | None:  # type: ignore[override]
@@ -171,6 +179,17 @@ class LinkedKeys(Generator):
             return None
         first = self.links[0].parents(self.store)
         return [row if len(row) > 1 else row[0] for row in rng.sample(first, count)]
+
+    def draw_first(self, rng: Random, count: int, allowed: Callable[[tuple[Any, ...]], bool]) -> bool:
+        """Every row a different first parent (a unique over the first key's columns), drawn now among
+        the *allowed* ones; False when there are too few."""
+        if self.links[0].is_self:
+            return False
+        first = [parent for parent in self._prepare()[0] if allowed(parent)]
+        if len(first) < count:
+            return False
+        self.firsts = rng.sample(first, count)
+        return True
 
     def _prepare(self) -> tuple[list[tuple[Any, ...]], list[Index]]:
         """Parent rows per link, indexed by the values of the columns earlier links fixed (cached
@@ -204,7 +223,8 @@ class LinkedKeys(Generator):
 
     def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
         first, indexes = self._prepare()
-        return [self._one(rng, first, indexes, row, position) for position in range(len(rows))]
+        return [self._one(rng, first if self.firsts is None else [self.firsts[index]], indexes, row, position)
+                for position, index in enumerate(rows)]
 
     def _one(self, rng: Random, first: list[tuple[Any, ...]], indexes: list[Index], row: Row,
              position: int) -> tuple[Any, ...]:
@@ -215,7 +235,8 @@ class LinkedKeys(Generator):
                 free = [name for name in link.child_columns if name not in values]
                 if not free:
                     continue  # fixed by the links before (its parent exists: see _prepare)
-                if link.optional and len(free) == link.width and rng.random() < self.null_rate:
+                if link.optional and len(free) == link.width and rng.random() < self.null_rate \
+                        and (number or self.firsts is None):
                     values.update(dict.fromkeys(free))
                 elif link.is_self:
                     values.update(self._self_parent(rng, link, values, indexes[number], row, position))

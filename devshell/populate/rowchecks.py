@@ -13,7 +13,6 @@ actually rejected rows, with their rate.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from random import Random
 from typing import Any, Callable, Sequence
@@ -22,6 +21,7 @@ from .constraints import Atom, RowCheck, Rules
 from .evaluate import ORDERS, RowError
 from .generators import Constant, FactoryColumn, Generator, Precomputed, Row, Sequential
 from .patterns import generate as make_from_pattern
+from .partitiontree import key_columns
 from .inference import effective_range, hard_bounds, soft_window
 from .references import KeyStore, SelfTree
 from .tableplan import Slot, TablePlan
@@ -45,7 +45,7 @@ class CheckKeeper:
         self.tried: dict[str, int] = defaultdict(int)
         self.rejected: dict[str, int] = defaultdict(int)
         self.referenced = {name for table, columns in store.wanted() if table == plan.key for name in columns}
-        self.partition_columns = partition_columns(plan.table.partition_key)
+        self.partition_columns = key_columns(plan.table)  # every level's
         self.columns = [self._row_columns(check) for check in self.checks]  # a domain's CHECK may come twice
         self.sources: dict[str, tuple[Slot, Generator] | None] = {}
         self.nullable: dict[tuple[str, str], bool] = {}
@@ -301,12 +301,6 @@ def _relative(op: str, other: Any, vtype: Any) -> Rules | None:
     bounds = {"=": (other, other), "<": (None, other - step), "<=": (None, other),
               ">": (other + step, None), ">=": (other, None)}.get(op)
     return None if bounds is None else Rules(low=bounds[0], high=bounds[1])
-
-
-def partition_columns(key: str | None) -> set[str]:
-    """Column names in a partition key (``RANGE (created_at)``, ``LIST ("Region")``)."""
-    inner = (key or "").split("(", 1)[-1] if key else ""
-    return {quoted.replace('""', '"') or plain for quoted, plain in re.findall(r'"((?:[^"]|"")+)"|(\w+)', inner)}
 
 
 def percent(rate: float) -> str:

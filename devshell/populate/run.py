@@ -9,6 +9,7 @@ are put back on every rollback, since nextval and setval ignore transactions.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import time
@@ -19,11 +20,13 @@ from ..errors import DevshellError, UsageError
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..db.connection import ServerAddress
     from ..db.catalog import Catalog
     from .attempt import Outcome
     from .failures import Failure
     from .planner import Plan
     from .progress import Reporter
+    from .shape import ShapeOptions
 
 DEFAULT_LOCALE = "en_US"
 SWITCH_INTERVAL = 0.0001  # seconds; Python's default is 0.005
@@ -68,6 +71,17 @@ def _table_names(tables: str | Iterable[str] | None) -> list[str] | None:
     return names
 
 
+def _jobs(jobs: int | None) -> int:
+    """How many processes make rows: *jobs*, or one per CPU."""
+    from .parallel import default_jobs
+
+    if jobs is None:
+        return default_jobs()
+    if int(jobs) < 1:
+        raise UsageError(f"invalid --jobs {jobs}: give 1 or more processes")
+    return int(jobs)
+
+
 def _check_locale(locale: str) -> str:
     from faker.config import AVAILABLE_LOCALES
 
@@ -80,11 +94,13 @@ def _check_locale(locale: str) -> str:
     return locale
 
 
-def populate(db: str, size: str | int = "small", *, seed: int | None = None,
+def populate(db: str, size: str | int | None = None, *, seed: int | None = None,
              tables: str | Iterable[str] | None = None, locale: str | None = None, dry_run: bool = False,
              config: "Config | None" = None, quiet: bool = False, skip_failing: bool = False,
-             triggers: bool = False, debug: bool = False) -> PopulateResult:
-    """Fill *db* with fake rows: *size* small (10 per table), medium (100), large (1000) or a number.
+             triggers: bool = False, debug: bool = False, like: str | None = None,
+             like_values: str = "categorical", scale: float | None = None,
+             spec: "str | os.PathLike[str] | None" = None, jobs: int | None = None) -> PopulateResult:
+    """Fill *db* with fake rows: *size* small (10 per table, the default), medium (100), large (1000) or a number.
 
     *tables* limits the run (the parents their NOT NULL foreign keys need are
     added). The same *seed* and Faker version make the same rows; without one a
@@ -93,14 +109,29 @@ def populate(db: str, size: str | int = "small", *, seed: int | None = None,
     the error names each; *skip_failing* leaves them empty (and the tables that
     need their rows) and loads the rest. *dry_run* plans, tries the whole load and
     rolls it back: it fails where the run would, and writes nothing.
+
+    *like* (a database on the same server, or a connection string) gives the
+    row counts and the shape of each column from that database's statistics, never
+    its rows (*like_values*: categorical, all or none of its common values copied);
+    *scale* is then the share of its rows, and without *like* the rows added per
+    row already there. *spec* (a TOML or JSON file) declares counts and distributions.
+
+    *jobs*: processes that make the rows of big tables (default: one per CPU); the
+    same seed makes the same rows whatever their number.
     """
     from ..config import load_config
     from ..db.connection import connect, resolve_server
-    from .failures import run_level_reason
+    from .failures import ConnectionLost, lost_connection_reason, run_level_reason
     from .planner import parse_size
     from .progress import choose_reporter
+    from .shape import ShapeOptions
 
+    options = ShapeOptions(like, like_values, None if scale is None else float(scale),
+                           None if spec is None else os.fspath(spec))
+    options.check(size_given=size is not None)
+    size = "small" if size is None else size
     parse_size(size)  # bad input fails before anything starts
+    processes = _jobs(jobs)
     names = _table_names(tables)
     locale = _check_locale(locale or DEFAULT_LOCALE)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
@@ -110,6 +141,8 @@ def populate(db: str, size: str | int = "small", *, seed: int | None = None,
     conn = connect(address, db)
     run = _Run(db, conn, lambda: connect(address, db), reporter, config, skip_failing=skip_failing,
                keep_triggers=triggers, debug=debug, dry_run=dry_run)
+    run.shape_options, run.address = options, address
+    run.jobs = processes
     try:
         return run.execute(size, seed, names, locale)
     except KeyboardInterrupt:
@@ -121,6 +154,8 @@ def populate(db: str, size: str | int = "small", *, seed: int | None = None,
         if debug:
             raise
         run.undo()
+        if conn.closed and not run.committed:  # the server ended the session: say what it said
+            raise ConnectionLost(lost_connection_reason(exc)) from None
         state = "after the commit: the rows are in" if run.committed else "nothing was written"
         raise DevshellError(f"populate stopped ({state}): {run_level_reason(exc)}") from None
     finally:
@@ -131,11 +166,16 @@ def populate(db: str, size: str | int = "small", *, seed: int | None = None,
 class _Run:
     """One populate call: plan, attempts in one transaction, then commit (or roll back), record, report."""
 
+    jobs = 1  # processes making the chunks of big tables
+
     def __init__(self, db: str, conn: Any, connect: Callable[[], Any], reporter: "Reporter", config: "Config", *,
                  skip_failing: bool, keep_triggers: bool, debug: bool, dry_run: bool) -> None:
         self.db, self.conn, self.connect, self.reporter, self.config = db, conn, connect, reporter, config
         self.skip_failing, self.keep_triggers, self.debug, self.dry_run = skip_failing, keep_triggers, debug, dry_run
         self.sequences: list[tuple[str, int, bool]] = []
+        self.shape_options: "ShapeOptions | None" = None  # --like, --spec, --scale
+        self.address: "ServerAddress | None" = None
+        self.shape_notes: list[str] = []  # what --like found (tables it has no statistics for)
         self.undone = self.committed = False
 
     def execute(self, size: str | int, seed: int, names: list[str] | None, locale: str) -> PopulateResult:
@@ -202,22 +242,28 @@ class _Run:
         from .factories import module_contributions
         from .failures import PopulateFailed, planning_failures, unfillable
         from .planner import plan_population
+        from .shape import ShapeOptions, shape_run
 
         counts, factories = module_contributions(self.config, cr, catalog, seed=planning["seed"],
                                                  locale=planning["locale"])
+        shape = shape_run(catalog, counts, _counter(cr, catalog), self.shape_options or ShapeOptions(),
+                          tables=planning["tables"], locale=planning["locale"], address=self.address)
+        planning["tables"], self.shape_notes = shape.tables, shape.notes
         excluded = unfillable(catalog)
         cr.execute("SAVEPOINT devshell_load")  # each attempt starts from here
         for attempt in range(MAX_ATTEMPTS):
             try:
-                plan = plan_population(catalog, _counter(cr, catalog), _maximum(cr, catalog), overrides=counts,
-                                       factories=factories, exclude=excluded, debug=self.debug, **planning)
+                plan = plan_population(catalog, _counter(cr, catalog), _maximum(cr, catalog), overrides=shape.counts,
+                                       factories=factories, exclude=excluded, debug=self.debug,
+                                       declared=shape.declared,
+                                       sample=_sampler(cr, catalog), **planning)
             except UnknownTableError as exc:
                 raise UsageError(exc.message) from None
             failures = {**excluded, **planning_failures(plan.failures, catalog, excluded)}
             if attempt == 0 and self.dry_run:
                 self.reporter.show_plan(plan)
             outcome = load_plan(self.conn, cr, plan, catalog, self.reporter, probe,
-                                keep_triggers=self.keep_triggers, debug=self.debug)
+                                keep_triggers=self.keep_triggers, debug=self.debug, jobs=self.jobs)
             if not outcome.failures and (self.skip_failing or not failures):
                 return plan, outcome, failures
             failures.update(outcome.failures)
@@ -233,9 +279,12 @@ class _Run:
 
         from .loader import restore_sequences
 
-        if self.conn.closed or self.undone or self.committed:
+        if self.undone or self.committed:
             return
         self.undone = True
+        if self.conn.closed:  # the session ended, its transaction with it: the sequences remain
+            self._restore_sequences_elsewhere()
+            return
         self.conn.rollback()
         try:
             with self.conn.cursor() as cr:
@@ -243,6 +292,24 @@ class _Run:
             self.conn.commit()
         except psycopg2.Error:  # best effort: the rows are rolled back whatever happens here
             self.conn.rollback()
+
+    def _restore_sequences_elsewhere(self) -> None:
+        """Put the sequences back on a new connection, if the server still takes one."""
+        import psycopg2
+
+        from .loader import restore_sequences
+
+        try:
+            conn = self.connect()
+        except (DevshellError, psycopg2.Error):
+            return
+        try:
+            with conn, conn.cursor() as cr:
+                restore_sequences(cr, self.sequences)
+        except psycopg2.Error:
+            pass  # best effort, as in undo()
+        finally:
+            conn.close()
 
     def _entry(self, result: PopulateResult) -> dict[str, Any]:
         plan = result.plan
@@ -271,7 +338,7 @@ class _Run:
         if skipped:
             reporter.warn(f"{len(result.skipped)} table{'s' if len(result.skipped) > 1 else ''} left empty "
                           "(--skip-failing), each with the reason:\n  " + "\n  ".join(skipped))
-        notes = [result.triggers] if result.triggers else []
+        notes = ([result.triggers] if result.triggers else []) + self.shape_notes
         notes += [f"{table} gets {made} row{'s' if made != 1 else ''}, not {asked}: {why}"
                   for table, (asked, made, why) in result.plan.capped.items()]  # constraints cap its rows
         notes += [result.plan.key_checks] if result.plan.key_checks else []
@@ -313,6 +380,19 @@ def _maximum(cr: Any, catalog: "Catalog") -> Callable[[str, str], int]:
                                                                 sql.Identifier(table.name)))
         return int(cr.fetchone()[0] or 0)
     return max_of
+
+
+def _sampler(cr: Any, catalog: "Catalog") -> Callable[[str, str], Any]:
+    """``sample(table, column)``: one non-NULL value already in the column (None when there is none)."""
+    from psycopg2 import sql
+
+    def sample(key: str, column: str) -> Any:
+        table = catalog.tables[key]
+        cr.execute(sql.SQL("SELECT {0} FROM {1}.{2} WHERE {0} IS NOT NULL LIMIT 1").format(
+            sql.Identifier(column), sql.Identifier(table.schema), sql.Identifier(table.name)))
+        row = cr.fetchone()
+        return None if row is None else row[0]
+    return sample
 
 
 def _versions(cr: Any) -> dict[str, str]:

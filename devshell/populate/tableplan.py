@@ -9,18 +9,20 @@ comparisons and opaque CHECKs are kept for the builder, uniques too.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..db.catalog import Catalog, Column, ForeignKey, Table
-from .constraints import (Comparison, OpaqueCheck, RowCheck, Rules, apply_check, apply_partitions, check_body,
-                          partition_check)
+from .constraints import Comparison, OpaqueCheck, RowCheck, Rules, apply_check, apply_partitions, check_body
+from .distributions import Distribution, declared_slot
 from .fakes import FakerPools, kind_for_text
 from .generators import Generator, Nullable, Sequential
-from .inference import NULL_RATE, PlanError, hard_bounds, infer_generator
-from .keyslots import KeySlots, nullable_key as nullable_key
+from .inference import NULL_RATE, PlanError, hard_bounds, infer_generator, translation_locales
+from .keyslots import KeySlots
 from .ordering import Edge
+from .partitiontree import key_columns, leaf_checks
 from .references import KeyStore
 from .shortcodes import short_codes
 from .sqltypes import ValueType, value_type
@@ -129,8 +131,11 @@ class TablePlanner:
 
     def __init__(self, catalog: Catalog, keys: list[str], counts: dict[str, int], broken: list[Edge],
                  store: KeyStore, pools: FakerPools, factories: FactoryMap, existing: Callable[[str], int],
-                 max_of: Callable[[str, str], int]) -> None:
+                 max_of: Callable[[str, str], int], sample: Callable[[str, str], Any] | None = None,
+                 declared: Mapping[tuple[str, str], Distribution] | None = None) -> None:
         self.catalog, self.keys, self.counts, self.broken = catalog, keys, counts, broken
+        self.declared = declared or {}  # (table, column) -> its declared or --like distribution
+        self.sample = sample  # (table, column) -> one non-NULL value already there (translations are detected)
         self.store, self.pools, self.factories = store, pools, factories
         self.key_slots = KeySlots(store, counts, existing)
         self.existing, self.max_of = existing, max_of
@@ -153,7 +158,8 @@ class TablePlanner:
         rules = self._read_constraints(plan)
         referenced = self.referenced.get(key, set())
         keys = ({name for unique in plan.unique_keys if unique.plain for name in unique.columns} | referenced
-                | {name for name, rule in rules.items() if rule.segments is not None or rule.choices is not None})
+                | {name for name, rule in rules.items() if rule.segments is not None or rule.choices is not None}
+                | key_columns(table))
         constrained = (keys | {name for fk in table.foreign_keys for name in fk.columns}
                        | {name for check in table.checks for name in check.columns}
                        | {name for c in plan.comparisons for name in (c.left, c.right)}
@@ -180,8 +186,7 @@ class TablePlanner:
         rules = {name: Rules() for name in table.columns}
         references = frozenset(name for fk in table.foreign_keys for name in fk.columns)
         own = [(check.name, check.expression, tuple(check.columns)) for check in table.checks]
-        own += [(check.name, partition_check(partition.constraint, check.expression), tuple(check.columns))
-                for partition in table.partitions if partition.constraint for check in partition.checks]
+        own += leaf_checks(table)  # CHECKs of partitions, and the bounds of partitions below the first level
         for name, expression, columns in own:
             if not apply_check(expression, types, rules, plan.comparisons, row_checks=plan.row_checks, name=name,
                                references=references):
@@ -239,13 +244,20 @@ class TablePlanner:
         for name, column in table.columns.items():
             if name in covered:
                 continue
-            reason = database_fills(column, name in constrained)
+            declared = self.declared.get((table.key, name))
+            reason = database_fills(column, name in constrained or (declared is not None
+                                                                    and not declared.from_statistics))
             if reason:
                 plan.database_fills[name] = reason
                 continue
             factory = self.factories.get((table.key, name))
             if factory is not None:
                 plan.slots.append(Slot((name,), factory(plan.types)))
+                continue
+            if declared is not None:
+                inferred = functools.partial(self._generator, plan, name, rules[name], sources)
+                plan.slots.append(Slot((name,), declared_slot(plan, name, declared, rules[name], inferred,
+                                                              self.referenced.get(table.key, ()), self.pools)))
                 continue
             if _unsupported(plan.types[name]):
                 if column.nullable or column.default:
@@ -269,8 +281,11 @@ class TablePlanner:
             return self._ids(plan, name, rules)
         unique = any(key.plain and key.columns == (name,) for key in plan.unique_keys)
         own_sources = {kind: source for kind, source in sources.items() if source != name}
+        locales = translation_locales(self.sample(table.key, name)) \
+            if vtype.kind == "json" and plan.existing and self.sample is not None else None
         generator = infer_generator(table.name, name, vtype, rules, self.pools, sources=own_sources,
-                                    default=column.default, needed=(plan.count + plan.existing) * 2 if unique else 0)
+                                    default=column.default, needed=(plan.count + plan.existing) * 2 if unique else 0,
+                                    columns=tuple(table.columns), locales=locales)
         if any(key.plain and name in key.columns for key in plan.unique_keys):
             generator = short_codes(generator, vtype.sql_type) or generator
         return generator
