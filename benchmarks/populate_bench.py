@@ -25,8 +25,14 @@ The synthetic schema has no naive baseline (a factory per table of 522 is not a
 baseline anyone writes). Targets: devshell >= 15x naive and >= 0.35x the COPY limit
 (Pagila), >= 0.5x the COPY limit (synthetic).
 
+Parallel generation (``--only jobs``): the 6-column table at ``--jobs-rows`` rows
+(1,000,000 by default), filled with ``jobs=--jobs`` (default: one per CPU) and with
+``jobs=1``, against the COPY limit of the same rows; the two runs' rows are compared
+(a digest ordered by id) and must be the same.
+
 Usage: python benchmarks/populate_bench.py [--rows 100000] [--naive-rows 10000] [--size large] [--repeat 5]
                                            [--synthetic-size large] [--synthetic-repeat 3] [--only CASE]
+                                           [--jobs-rows 1000000] [--jobs N] [--jobs-repeat 3]
 Uses the embedded cluster under DEVSHELL_DATA_DIR (a temporary one when unset);
 databases are created and dropped here.
 """
@@ -108,15 +114,16 @@ class Bench:
             drop_database(self.address, name, missing_ok=True)
         del self.made[keep:]
 
-    def populate(self, db: str, size: str | int, seed: int = 1) -> tuple[float, Any]:
+    def populate(self, db: str, size: str | int, seed: int = 1, jobs: int | None = None) -> tuple[float, Any]:
         from devshell.populate import populate
 
         start = time.perf_counter()
-        result = populate(db, size, seed=seed, config=self.config, quiet=True)
+        result = populate(db, size, seed=seed, config=self.config, quiet=True, jobs=jobs)
         return time.perf_counter() - start, result
 
-    def dump(self, db: str, plan: Any) -> list[tuple[Any, list[str], str, list[tuple[Any, ...]]]]:
-        """(table, columns, COPY text, rows) per table, in load order: the pre-generated rows."""
+    def dump(self, db: str, plan: Any, rows: bool = True) -> list[tuple[Any, list[str], str, list[tuple[Any, ...]]]]:
+        """(table, columns, COPY text, rows) per table, in load order: the pre-generated rows (*rows*: the rows as
+        tuples too, for the naive baseline)."""
         from psycopg2 import sql
 
         out = []
@@ -130,8 +137,9 @@ class Bench:
                     sql.Identifier(table.schema), sql.Identifier(table.name))
                 buffer = io.StringIO()
                 cr.copy_expert(sql.SQL("COPY ({}) TO STDOUT").format(select), buffer)
-                cr.execute(select)
-                out.append((table_plan, columns, buffer.getvalue(), cr.fetchall()))
+                if rows:
+                    cr.execute(select)
+                out.append((table_plan, columns, buffer.getvalue(), cr.fetchall() if rows else []))
         conn.close()
         return out
 
@@ -244,6 +252,40 @@ def run_case(bench: Bench, title: str, schema_sql: str, size: str | int, naive_r
             **{name: statistics.median(values) if values else None for name, values in rates.items()}}
 
 
+def run_jobs_case(bench: Bench, rows: int, jobs: int, repeat: int) -> dict[str, Any]:
+    """The 6-column table at *rows*: ``jobs=jobs`` and ``jobs=1`` against the COPY limit, medians of *repeat*
+    rounds; each round checks that both runs wrote the same rows."""
+    title = f"{rows:,}-row table, --jobs {jobs}"
+    print(f"{title}: making the schema, warming up", file=sys.stderr)
+    template = bench.database(WIDE_TABLE)
+    bench.populate(bench.copy(template), 10, seed=99)
+    rates: dict[str, list[float]] = {"parallel": [], "one": [], "limit": []}
+    for attempt in range(repeat):
+        print(f"{title}: round {attempt + 1} of {repeat}", file=sys.stderr)
+        digests = []
+        for name, count in (("parallel", jobs), ("one", 1)):
+            db = bench.copy(template)
+            seconds, result = bench.populate(db, rows, seed=1 + attempt, jobs=count)
+            rates[name].append(result.total / seconds)
+            digests.append(digest(bench, db))
+        if digests[0] != digests[1]:
+            raise SystemExit(f"--jobs {jobs} and --jobs 1 wrote different rows (seed {1 + attempt})")
+        dumped = bench.dump(db, result.plan, rows=False)
+        rates["limit"].append(result.total / bench.copy_limit(bench.copy(template), dumped, result.plan))
+        bench.drop_all(keep=1)
+    bench.drop_all()
+    return {"case": title, "rows": rows, **{name: statistics.median(values) for name, values in rates.items()}}
+
+
+def digest(bench: Bench, db: str) -> str:
+    conn = bench.connect(db)
+    with conn, conn.cursor() as cr:
+        cr.execute("SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM bench_people t")
+        found = cr.fetchone()[0]
+    conn.close()
+    return str(found)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the 6-column table")
@@ -252,7 +294,10 @@ def main() -> None:
     parser.add_argument("--size", default="large", help="Pagila size")
     parser.add_argument("--synthetic-size", default="large", help="size of the 522-table synthetic schema")
     parser.add_argument("--synthetic-repeat", type=int, default=3, help="rounds of the synthetic case")
-    parser.add_argument("--only", choices=["wide", "pagila", "synthetic"], help="run this case only")
+    parser.add_argument("--only", choices=["wide", "pagila", "synthetic", "jobs"], help="run this case only")
+    parser.add_argument("--jobs-rows", type=int, default=1_000_000, help="rows of the parallel generation case")
+    parser.add_argument("--jobs", type=int, default=None, help="processes of the parallel run (default: CPUs)")
+    parser.add_argument("--jobs-repeat", type=int, default=3, help="rounds of the parallel generation case")
     args = parser.parse_args()
     scratch = None
     if "DEVSHELL_DATA_DIR" not in os.environ:
@@ -268,6 +313,19 @@ def main() -> None:
 
             EmbeddedCluster(scratch / "data").stop()
             shutil.rmtree(scratch, ignore_errors=True)
+    parallel = [row for row in results if "parallel" in row]
+    results = [row for row in results if "parallel" not in row]
+    if results:
+        show(results)
+    for row in parallel:
+        print(f"{'case':<32} {'rows':>9} {'--jobs N r/s':>13} {'--jobs 1 r/s':>13} {'COPY r/s':>10} "
+              f"{'x jobs 1':>9} {'x COPY':>7}")
+        print(f"{row['case']:<32} {row['rows']:>9,} {row['parallel']:>13,.0f} {row['one']:>13,.0f} "
+              f"{row['limit']:>10,.0f} {row['parallel'] / row['one']:>9.2f} {row['parallel'] / row['limit']:>7.2f}")
+        print("same rows with --jobs N and --jobs 1: yes (checked every round)")
+
+
+def show(results: list[dict[str, Any]]) -> None:
     print(f"{'case':<30} {'rows':>8} {'devshell r/s':>13} {'naive r/s':>10} {'COPY r/s':>10} "
           f"{'x naive':>8} {'x COPY':>7}")
     for row in results:
@@ -294,6 +352,10 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             schema = synthetic_schema.build()
             results.append(run_case(bench, f"synthetic {len(schema.tables)} --size {args.synthetic_size}",
                                     schema.sql, args.synthetic_size, None, args.synthetic_repeat, naive=False))
+        if args.only in (None, "jobs"):
+            from devshell.populate.parallel import default_jobs
+
+            results.append(run_jobs_case(bench, args.jobs_rows, args.jobs or default_jobs(), args.jobs_repeat))
     finally:
         bench.drop_all()
     return results

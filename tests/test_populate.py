@@ -11,12 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import DATA_DIR, FIXTURES, load_sql_script, query, run_devshell, unique_name
+from conftest import DATA_DIR, FIXTURES, load_sql_script, query, run_devshell, unique_name, wait_for_statement
 
 from devshell.config import load_config
 from devshell.errors import DevshellError, UsageError
@@ -285,7 +284,7 @@ def test_killed_run_leaves_no_row_behind(address, new_db) -> None:  # type: igno
                 line = child.stderr.readline()
                 assert line, f"populate ended before loading big: {lines}"
                 lines.append(line)
-            time.sleep(0.3)  # well inside the COPY of 200,000 rows
+            wait_for_statement(address, new_db, 'COPY "public"."big"', child)  # inside the COPY of 200,000 rows
             child.send_signal(signal.SIGKILL)
             assert child.wait(timeout=30) == -signal.SIGKILL
         finally:

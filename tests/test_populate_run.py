@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import DATA_DIR, assert_one_line_error, query, run_devshell
+from conftest import DATA_DIR, assert_one_line_error, query, run_devshell, wait_for_statement
 
 
 def execute(address: Any, db: str, text: str) -> None:
@@ -207,6 +207,49 @@ def test_partitioned_table_without_partitions(address, new_db) -> None:  # type:
                     "first (nothing was written)")
 
 
+MULTI_LEVEL = """
+CREATE TABLE reading (id bigint NOT NULL, site text NOT NULL, taken date NOT NULL, value int) PARTITION BY LIST (site);
+CREATE TABLE reading_north PARTITION OF reading FOR VALUES IN ('north', 'arctic') PARTITION BY RANGE (taken);
+CREATE TABLE reading_n23 PARTITION OF reading_north FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE reading_n24 PARTITION OF reading_north FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')
+  PARTITION BY RANGE (taken);
+CREATE TABLE reading_n24h1 PARTITION OF reading_n24 FOR VALUES FROM ('2024-01-01') TO ('2024-07-01');
+ALTER TABLE reading_n24h1 ADD CONSTRAINT small_h1 CHECK (value BETWEEN 0 AND 10);
+CREATE TABLE reading_south PARTITION OF reading FOR VALUES IN ('south') PARTITION BY HASH (id);
+CREATE TABLE reading_s0 PARTITION OF reading_south FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE reading_s1 PARTITION OF reading_south FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE reading_east PARTITION OF reading FOR VALUES IN ('east') PARTITION BY RANGE (value);
+CREATE TABLE reading_east_low PARTITION OF reading_east FOR VALUES FROM (0) TO (100);
+CREATE TABLE reading_east_rest PARTITION OF reading_east DEFAULT;
+CREATE TABLE reading_west PARTITION OF reading FOR VALUES IN ('west') PARTITION BY LIST (value);
+CREATE TABLE reading_west_a PARTITION OF reading_west FOR VALUES IN (1, 2, 3);
+CREATE TABLE reading_none PARTITION OF reading FOR VALUES IN ('none') PARTITION BY RANGE (taken);
+CREATE TABLE span (id serial, at timestamptz NOT NULL, kind int NOT NULL, PRIMARY KEY (id, at, kind))
+  PARTITION BY RANGE (at);
+CREATE TABLE span_2024 PARTITION OF span FOR VALUES FROM ('2024-01-01') TO ('2025-01-01') PARTITION BY LIST (kind);
+CREATE TABLE span_2024_a PARTITION OF span_2024 FOR VALUES IN (1, 2);
+CREATE TABLE span_2024_b PARTITION OF span_2024 FOR VALUES IN (3);
+CREATE TABLE span_2025 PARTITION OF span FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+"""
+
+
+def test_multi_level_partitions_get_rows_inside_a_leaf(address, new_db) -> None:  # type: ignore[no-untyped-def]
+    execute(address, new_db, MULTI_LEVEL)
+    done = run_devshell("populate", "-d", new_db, "--size", "300", "--seed", "3")
+
+    assert done.returncode == 0, done.stderr
+    leaves = dict(query(address, new_db, """
+        SELECT tableoid::regclass::text, count(*) FROM reading GROUP BY 1
+        UNION ALL SELECT tableoid::regclass::text, count(*) FROM span GROUP BY 1"""))
+    assert sum(rows for leaf, rows in leaves.items() if leaf.startswith("reading")) == 300
+    assert sum(rows for leaf, rows in leaves.items() if leaf.startswith("span")) == 300
+    # below the first level too: LIST -> RANGE -> RANGE on the same column with a gap, RANGE -> LIST
+    assert leaves.get("reading_n23", 0) + leaves.get("reading_n24h1", 0) > 0
+    assert leaves.get("span_2024_a", 0) + leaves.get("span_2024_b", 0) > 0
+    assert scalar(address, new_db, "SELECT count(*) FROM span WHERE at < '2024-01-01' OR at >= '2026-01-01'") == 0
+    assert "reading_none" not in leaves  # partitioned, with no partition: no row can go there
+
+
 DRY = """
 CREATE FUNCTION plausible(t text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT md5(t) > '4' $$;
 CREATE TABLE code (id serial PRIMARY KEY, code text NOT NULL CHECK (plausible(code)));
@@ -316,6 +359,29 @@ def test_ctrl_c_writes_nothing(address, new_db) -> None:  # type: ignore[no-unty
     assert "Traceback" not in rest
     assert counts(address, new_db, ["small", "big"]) == {"small": 0, "big": 0}
     assert scalar(address, new_db, "SELECT nextval('small_id_seq')") == 1
+
+
+def test_server_ending_the_session_mid_copy_is_one_line(address, new_db) -> None:  # type: ignore[no-untyped-def]
+    execute(address, new_db, """
+        CREATE TABLE small (id serial PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE big (id serial PRIMARY KEY, small_id int NOT NULL REFERENCES small, full_name text NOT NULL,
+                          email text NOT NULL, created_at timestamptz NOT NULL);""")
+    with subprocess.Popen([sys.executable, "-m", "devshell", "populate", "-d", new_db, "--size", "200000"],
+                          stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)) as child:
+        try:
+            backend = wait_for_statement(address, new_db, 'COPY "public"."big"', child)
+            assert query(address, new_db, "SELECT pg_terminate_backend(%s)", (backend,)) == [(True,)]
+            out, err = child.communicate(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert child.returncode == 1, err
+    assert "Traceback" not in err
+    *progress, line = err.strip().splitlines()  # progress lines (stderr is not a terminal), then the error
+    assert all(text.startswith(("loading ", "loaded ")) for text in progress), progress
+    assert line == ("devshell: error: populate stopped (nothing was written): the connection to PostgreSQL was "
+                    "lost while loading big: terminating connection due to administrator command")
+    assert counts(address, new_db, ["small", "big"]) == {"small": 0, "big": 0}
 
 
 def test_an_unexpected_error_names_what_it_was_working_on() -> None:

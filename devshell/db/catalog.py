@@ -240,23 +240,19 @@ SELECT con.conrelid, con.conname, pg_get_constraintdef(con.oid),
  WHERE con.conrelid = ANY(%s) AND con.contype = 'c' AND con.conislocal
  ORDER BY con.conrelid, con.conname
 """
+# the partitions of the tables, at every depth (a partitioned partition's own, and so on: nested), each with
+# its parent, its partition key when it is partitioned, and what routes a row to it (ancestors' bounds
+# included) where a multi-level tree needs it
 _PARTITIONS = """
-SELECT i.inhparent, c.oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid)
-  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE i.inhparent = ANY(%s) AND c.relispartition
- ORDER BY i.inhparent, n.nspname, c.relname
-"""
-# the partitioned partitions of the tables and everything below them (multi-level trees): each with its
-# parent, its partition key when partitioned, and what routes a row to it (ancestors' bounds included)
-_SUBPARTITIONS = """
-WITH RECURSIVE tree(parent, child) AS (
-    SELECT i.inhparent, i.inhrelid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-     WHERE i.inhparent = ANY(%s) AND c.relispartition AND c.relkind = 'p'
+WITH RECURSIVE tree(parent, child, nested) AS (
+    SELECT i.inhparent, i.inhrelid, false FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = ANY(%s) AND c.relispartition
     UNION ALL
-    SELECT i.inhparent, i.inhrelid FROM tree t JOIN pg_inherits i ON i.inhparent = t.child
+    SELECT i.inhparent, i.inhrelid, true FROM tree t JOIN pg_inherits i ON i.inhparent = t.child
 )
-SELECT t.parent, c.oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid),
-       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END, pg_get_partition_constraintdef(c.oid)
+SELECT t.parent, c.oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid), t.nested,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+       CASE WHEN c.relkind = 'p' OR t.nested THEN pg_get_partition_constraintdef(c.oid) END
   FROM tree t JOIN pg_class c ON c.oid = t.child JOIN pg_namespace n ON n.oid = c.relnamespace
  ORDER BY t.parent, n.nspname, c.relname
 """
@@ -391,29 +387,27 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
     oids = [row[0] for row in table_rows]
     cr.execute(_PARTITIONS, (oids,))
     partition_rows = cr.fetchall()
-    cr.execute(_SUBPARTITIONS, (oids,))
-    nested = cr.fetchall()
-    cr.execute(_PARTITION_CHECKS, ([row[1] for row in partition_rows + nested],))
+    cr.execute(_PARTITION_CHECKS, ([row[1] for row in partition_rows],))
     own_checks: dict[int, list[Check]] = defaultdict(list)
     routes: dict[int, str] = {}
     for child, name, text, cols, route in cr.fetchall():
         own_checks[child].append(Check(name, text, tuple(cols)))
         routes[child] = route
     below: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for parent, child, schema, name, bound, partition_key, route in nested:
-        below[parent].append((child, schema, name, bound, partition_key, route))
+    for parent, *row in partition_rows:
+        below[parent].append(row)
 
-    def partition(child: int, schema: str, name: str, bound: str, partition_key: str | None = None,
-                  route: str | None = None) -> Partition:
+    def partition(child: int, schema: str, name: str, bound: str, _nested: bool, partition_key: str | None,
+                  route: str | None) -> Partition:
         return Partition(f"{schema}.{name}", bound, tuple(own_checks[child]), route or routes.get(child),
                          partition_key, tuple(partition(*row) for row in below[child]))
 
     partitions: dict[int, list[Partition]] = defaultdict(list)
     parent_of: dict[int, int] = {}
-    subpartitioned = {row[1]: row[5:] for row in nested}  # the first level's: (partition key, route)
-    for parent, child, schema, name, bound in partition_rows:
-        partitions[parent].append(partition(child, schema, name, bound, *subpartitioned.get(child, ())))
-        parent_of[child] = parent
+    for parent, child, *row in partition_rows:
+        if not row[3]:  # the first level: the tables' own partitions
+            partitions[parent].append(partition(child, *row))
+            parent_of[child] = parent
 
     cr.execute(_TYPES, {"tables": oids, "schemas": wanted})
     types = {row[0]: _Type(*row) for row in cr.fetchall()}

@@ -55,7 +55,9 @@ class Savepoint:
         if exc is None:
             self.cr.execute(f"RELEASE SAVEPOINT {self.name}")
             return False
-        if self.cr.connection.closed:
+        if self.cr.connection.closed:  # the server ended the session
+            if isinstance(exc, psycopg2.Error) and not isinstance(exc, psycopg2.InterfaceError):
+                raise ConnectionLost(database_reason(exc)) from exc
             return False
         self.cr.execute(f"ROLLBACK TO SAVEPOINT {self.name}; RELEASE SAVEPOINT {self.name}")
         if isinstance(exc, psycopg2.Error):
@@ -210,6 +212,8 @@ def _finish(cr: Any, plan: "Plan", builders: list["TableBuilder"], held: Any, ou
             try:
                 with Savepoint(cr) as point:
                     fill_deferred(cr, table, builder)
+            except ConnectionLost:
+                raise
             except Exception as exc:
                 if debug:
                     raise

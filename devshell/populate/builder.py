@@ -1,7 +1,8 @@
 """Rows of one table, chunk by chunk, as COPY text: generate, repair, reject, format.
 
-A chunk is made column by column (each slot with its own seeded ``Random``, so
-adding a column or a table never changes the others), then: column comparisons
+A chunk is made column by column (each slot with its own ``Random``, seeded per
+chunk, so adding a column or a table never changes the others, and a chunk can be
+made apart from the others: :mod:`.parallel`), then: column comparisons
 are repaired (``end >= start``), rows that break a unique constraint, a rule or an
 opaque CHECK are generated again (row *i* is always row *i*: ids and
 pre-drawn distinct values come back the same), and the chunk is formatted.

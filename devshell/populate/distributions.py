@@ -217,8 +217,11 @@ class FakerValues(Generator):
             faker.seed_instance(self.seed)
             method = getattr(faker, self.provider)
             self._pool = list(dict.fromkeys(self.convert(method()) for _ in range(self.size)))
-            self.capacity = len(self._pool)
         return self._pool
+
+    @property
+    def capacity(self) -> int | None:  # type: ignore[override]
+        return len(self._values())
 
     def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
         return rng.choices(self._values(), k=len(rows))

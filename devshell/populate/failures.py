@@ -63,7 +63,7 @@ def lost_connection_reason(exc: BaseException) -> str:
         current = current.__cause__ or current.__context__
     errors = [error for error in chain if isinstance(error, psycopg2.Error)
               and not isinstance(error, psycopg2.InterfaceError)]
-    return database_reason(errors[-1]) if errors else str(exc) or type(exc).__name__
+    return database_reason(errors[-1]) if errors else "the server closed it"
 
 
 def database_reason(exc: Any) -> str:

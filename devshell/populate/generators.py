@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import math
 import re
 from dataclasses import dataclass, field
 from random import Random
@@ -342,66 +341,6 @@ class RangeOf(Generator):
     def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
         width = self.width
         return [(low, low + width(rng)) for low in self.bounds.generate(rng, rows, row)]
-
-
-@dataclass
-class LogRange(Generator):
-    """Whole numbers in [low, high], small ones more often (as many between 1 and 10 as between 10 and
-    100…): prices and amounts, where a uniform draw makes most things dear."""
-
-    low: int
-    high: int
-    label: str = "range"
-
-    def __post_init__(self) -> None:
-        self.capacity = self.high - self.low + 1
-        self._base = float(self.capacity + 1)
-
-    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
-        random, base, start, high = rng.random, self._base, self.low - 1, self.high
-        return [min(high, start + int(base ** random())) for _ in rows]
-
-    def distinct_values(self, rng: Random, count: int) -> list[Any] | None:
-        return rng.sample(range(self.low, self.high + 1), count)
-
-
-@dataclass
-class Nearby(Generator):
-    """Values about as large as ``centre`` (half to twice it, mostly: a log-normal spread), inside
-    [low, high]; whole numbers unless ``whole`` is false."""
-
-    centre: Any
-    low: Any
-    high: Any
-    whole: bool = True
-    spread: float = 0.35
-    label: str = "near"
-
-    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
-        gauss, exp = rng.gauss, math.exp
-        centre, spread, low, high = self.centre, self.spread, self.low, self.high
-        values = [centre * exp(gauss(0.0, spread)) for _ in rows]
-        if self.whole:
-            return [min(high, max(low, round(value))) for value in values]
-        return [min(high, max(low, value)) for value in values]
-
-
-@dataclass
-class Usually(Generator):
-    """``value`` on a ``share`` of the rows (a column's default), ``other``'s values on the rest."""
-
-    value: Any
-    share: float
-    other: Generator
-    label: str = "usually"
-
-    def __post_init__(self) -> None:
-        self.depends = self.other.depends
-
-    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
-        others = self.other.generate(rng, rows, row)
-        random, share, value = rng.random, self.share, self.value
-        return [value if random() < share else other for other in others]
 
 
 @dataclass

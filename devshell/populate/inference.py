@@ -1,20 +1,15 @@
 """Which generator a column gets: from its type, its name, its CHECKs, domain and partitions.
 
-Numbers, dates and times get a realistic window from the column's name, read as
-words (``UnitPrice`` and ``unitprice`` are ``unit_price``: see :mod:`.names`):
-``price`` 0.99–999.99 (cheap more often than dear), ``quantity`` 1–100, a birth
-date or timestamp 1940–2005, other timestamps 2020–2025. A CHECK's bounds widen the
-window to every value they allow (``qty >= 0`` makes 0s), then narrow it; a numeric
-default is the centre of the values. Text gets a Faker kind from its name (see
-:mod:`.fakes`); json named like a translatable field holds ``{"en_US": …}``; enums,
-IN lists and LIST partitions become a choice. Windows are fixed, not relative to
-today, so a seed reproduces its data.
+Numbers, dates and times get the window their name means (:mod:`.windows`),
+narrowed by whatever the constraints demand, centred on a numeric default; text
+gets a Faker kind from its name (see :mod:`.fakes`); json named like a translatable
+field (or whose rows already hold translations) holds ``{"en_US": …}``; enums, IN
+lists and LIST partitions become a choice.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
 from random import Random
 from typing import Any, Callable
 
@@ -22,133 +17,18 @@ from ..errors import DevshellError
 from .constraints import Rules
 from .fakes import FakerPools, is_translatable, kind_for_text, variety, word_groups
 from .functions import truncate_day, truncate_epoch
-from .generators import (ArrayOf, Choice, Constant, FloatRange, Generator, IntRange, LogRange, Mapped, Nearby,
-                         Pattern, RangeOf, Segments, Simple, Text, Translated, Usually)
+from .generators import (ArrayOf, Choice, Constant, FloatRange, Generator, IntRange, Mapped, Pattern, RangeOf,
+                         Segments, Simple, Text, Translated)
 from .names import snake
 from .sqltypes import ValueType
+from .windows import (MONEY_NAMES, LogRange, around_default, checked_window, effective_range as effective_range,
+                      hard_bounds as hard_bounds, soft_window as soft_window)
 
 NULL_RATE = 0.1
 
 
 class PlanError(DevshellError):
     """The schema or the requested size makes populating impossible; nothing was written."""
-
-
-def _epoch(year: int, month: int = 1, day: int = 1) -> int:
-    return int(datetime(year, month, day, tzinfo=timezone.utc).timestamp())
-
-
-#: (name pattern, (low, high)) for integer-like columns, in natural units
-INT_WINDOWS = [
-    (r"(^|_)(active|enabled|flag|deleted)($|_)|^is_|^has_", (0, 1)),
-    (r"(^|_)(qty|quantity|count|stock|units|seats|copies)($|_)", (1, 100)),
-    (r"(^|_)age($|_)", (18, 90)),
-    (r"(^|_)(birth_year|year_of_birth|yob)($|_)", (1940, 2005)),
-    (r"(^|_)year($|_)", (1950, 2030)),
-    (r"(^|_)(rating|stars)($|_)", (1, 5)),
-    (r"(^|_)(score|level|priority|rank|grade)($|_)", (1, 10)),
-    (r"(^|_)(position|sequence|seq|sort|sort_order|ordering|ordinal)($|_)", (1, 20)),
-    (r"(^|_)(decimal_places|decimals|digits|precision)($|_)", (0, 4)),
-    (r"(^|_)(percent|pct|ratio)($|_)", (0, 100)),
-    (r"(^|_)(milliseconds|millis|ms|duration_ms)($|_)", (30_000, 480_000)),
-    (r"(^|_)(bytes|file_size|size_bytes)($|_)", (10_000, 20_000_000)),
-    (r"(^|_)(days|duration)($|_)", (1, 30)),
-    (r"(^|_)(length|minutes|runtime|pages)($|_)", (1, 240)),
-    (r"(^|_)(salary|wage|income)($|_)", (20_000, 200_000)),
-    (r"(^|_)(price|amount|cost|total|balance|fee|rate|payment)($|_)", (1, 1000)),
-]
-MONEY_NAMES = r"(^|_)(price|amount|cost|total|balance|salary|fee|rate|payment|value|wage|income)($|_)"
-#: (name pattern, (first day, last day)) for dates and timestamps, by what the column means
-TEMPORAL_WINDOWS = [
-    (r"birth|(^|_)(dob|born)($|_)", (date(1940, 1, 1), date(2005, 12, 31))),
-    (r"(^|_)(hire|hired|joined|employed)($|_)", (date(2010, 1, 1), date(2025, 12, 31))),
-    (r"(^|_)(expir\w*|expires|expiry|valid_until|valid_to)($|_)", (date(2026, 1, 1), date(2030, 12, 31))),
-    (r"(^|_)(founded|established|inception)($|_)", (date(1900, 1, 1), date(2020, 12, 31))),
-    (r"(^|_)(release|released|published|publication)($|_)", (date(1970, 1, 1), date(2025, 12, 31))),
-]
-DEFAULT_DATES = (date(2019, 1, 1), date(2025, 12, 31))
-DEFAULT_TIMESTAMPS = (_epoch(2020), _epoch(2026) - 1)
-DEFAULT_SHARE = 0.3  # rows that keep a numeric column's default value
-WIDEN = 2  # a one-sided CHECK bound this many window widths away widens the window to it
-CLOSED = 100  # a CHECK range (both bounds) up to this many window widths is used whole
-
-
-def soft_window(vtype: ValueType, column: str) -> tuple[Any, Any]:
-    """Where values of this column usually lie, in the internal form."""
-    name = snake(column)
-    if vtype.kind == "int":
-        for pattern, window in INT_WINDOWS:
-            if re.search(pattern, name):
-                return window
-        return (1, 10000)
-    if vtype.kind == "numeric":
-        unit = 10 ** vtype.scale
-        for pattern, (low, high) in INT_WINDOWS[1:]:
-            if re.search(pattern, name) and not re.search(MONEY_NAMES, name):
-                return (low * unit, high * unit)
-        if re.search(r"(^|_)(salary|wage|income)($|_)", name):
-            return (20_000 * unit, 200_000 * unit)
-        if re.search(MONEY_NAMES, name):
-            return (unit - 1 if vtype.scale else 1, 1000 * unit - 1)
-        return (0, 1000 * unit)
-    if vtype.kind == "float":
-        if re.search(r"^lat", name):
-            return (-90.0, 90.0)
-        if re.search(r"^lon|^lng", name):
-            return (-180.0, 180.0)
-        return (0.0, 1000.0)
-    if vtype.kind in ("date", "timestamp"):
-        meant = next((window for pattern, window in TEMPORAL_WINDOWS if re.search(pattern, name)), None)
-        if vtype.kind == "date":
-            first, last = meant or DEFAULT_DATES
-            return (first.toordinal(), last.toordinal())
-        if meant is None:
-            return DEFAULT_TIMESTAMPS
-        first, last = meant
-        return (_epoch(first.year, first.month, first.day), _epoch(last.year, last.month, last.day) + 86399)
-    if vtype.kind == "time":
-        return (0, 86399)
-    if vtype.kind == "interval":
-        return (60, 30 * 86400)
-    return (vtype.low, vtype.high)
-
-
-def checked_window(soft: tuple[Any, Any], rules: Rules) -> tuple[Any, Any]:
-    """The window widened to the values a CHECK allows: a closed CHECK range not far bigger than the window is
-    used whole (``rating BETWEEN 0 AND 10``), a one-sided bound near it is reached (``qty >= 0`` gives 0s)."""
-    low, high = soft
-    width = max(high - low, 1)
-    if rules.low is not None and rules.high is not None and rules.low <= rules.high \
-            and rules.high - rules.low <= CLOSED * width:
-        return rules.low, rules.high
-    if rules.low is not None and low - WIDEN * width <= rules.low < low:
-        low = rules.low
-    if rules.high is not None and high < rules.high <= high + WIDEN * width:
-        high = rules.high
-    return low, high
-
-
-def effective_range(hard: tuple[Any, Any], soft: tuple[Any, Any], needed: int = 0) -> tuple[Any, Any]:
-    """The soft window moved inside the hard bounds (and widened to *needed* values if it can)."""
-    hard_low, hard_high = hard
-    low, high = max(hard_low, soft[0]), min(hard_high, soft[1])
-    width = soft[1] - soft[0]
-    if low > high:  # the window lies outside what the constraints allow: hug the nearest edge
-        low, high = (max(hard_low, hard_high - width), hard_high) if hard_high < soft[0] \
-            else (hard_low, min(hard_high, hard_low + width))
-    if needed and isinstance(low, int) and high - low + 1 < needed:
-        high = min(hard_high, low + needed - 1)
-        low = max(hard_low, high - needed + 1)
-    return low, high
-
-
-def hard_bounds(vtype: ValueType, rules: Rules) -> tuple[Any, Any]:
-    low, high = vtype.low, vtype.high
-    if rules.low is not None:
-        low = rules.low if low is None else max(low, rules.low)
-    if rules.high is not None:
-        high = rules.high if high is None else min(high, rules.high)
-    return low, high
 
 
 def ordered_generator(vtype: ValueType, rules: Rules, table: str, column: str, needed: int,
@@ -181,36 +61,6 @@ def ordered_generator(vtype: ValueType, rules: Rules, table: str, column: str, n
     if not needed and rules.truncate is None:
         generator = around_default(generator, vtype, (low, high), soft, default)
     return truncated(generator, vtype, rules.truncate)
-
-
-def default_value(vtype: ValueType, default: str | None) -> Any:
-    """A column default that is a number literal (``4.99``, ``'0'::numeric``), in the internal form."""
-    found = re.fullmatch(r"\(?'?(-?\d+(?:\.\d+)?)'?\)?(?:::[\w\s]+(?:\(\d+(?:,\s*\d+)?\))?)?", (default or "").strip())
-    if found is None:
-        return None
-    try:
-        value = vtype.parse_literal(found.group(1))
-    except (ValueError, ArithmeticError):
-        return None
-    return value if vtype.kind == "float" else int(value)
-
-
-def around_default(generator: Generator, vtype: ValueType, hard: tuple[Any, Any], soft: tuple[Any, Any],
-                   default: str | None) -> Generator:
-    """Values centred on the column's numeric default: the default itself on a share of rows, the others
-    about as large (a zero default: zeros, and the usual window from 0)."""
-    centre = default_value(vtype, default)
-    unit = 10 ** vtype.scale if vtype.kind == "numeric" else 1
-    if centre is None or not hard[0] <= centre <= hard[1] or soft[1] - soft[0] <= unit:
-        return generator  # no number default, one the CHECKs refuse, or a flag (0/1)
-    whole = vtype.kind != "float"
-    shown = vtype.formatter(centre)
-    if centre == 0:
-        low, high = effective_range(hard, (0, soft[1]))
-        rest: Generator = IntRange(int(low), int(high)) if whole else FloatRange(low, high)
-        return Usually(centre, DEFAULT_SHARE, rest, label=f"around the default {shown}")
-    return Usually(centre, DEFAULT_SHARE, Nearby(centre, hard[0], hard[1], whole),
-                   label=f"around the default {shown}")
 
 
 def truncated(generator: Generator, vtype: ValueType, unit: str | None) -> Generator:

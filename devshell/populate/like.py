@@ -110,7 +110,10 @@ def read_source(source: str, address: "ServerAddress", schemas: list[str]) -> So
             first = (str(exc).strip().splitlines() or ["connection failed"])[0]
             raise DevshellError(f"--like: cannot connect to {name}: {first}") from None
     else:
-        conn = connect(address, source)
+        try:
+            conn = connect(address, source)
+        except DevshellError as exc:
+            raise DevshellError(f"--like: {exc.message}") from None
     try:
         conn.autocommit = True
         with conn.cursor() as cr:

@@ -29,11 +29,11 @@ MIN_WORD = 2
 @functools.lru_cache(maxsize=1)
 def vocabulary() -> frozenset[str]:
     """Every word of the name patterns inference and the Faker kinds match on."""
-    from . import fakes, inference
+    from . import fakes, windows
 
-    patterns = [pattern for pattern, _ in fakes.NAME_KINDS + fakes.TABLE_NAME_KINDS + inference.INT_WINDOWS]
-    patterns += [pattern for pattern, _ in inference.TEMPORAL_WINDOWS]
-    patterns += [inference.MONEY_NAMES, fakes.ADDRESS_COLUMNS, fakes.TRANSLATABLE_NAMES]
+    patterns = [pattern for pattern, _ in fakes.NAME_KINDS + fakes.TABLE_NAME_KINDS + windows.INT_WINDOWS]
+    patterns += [pattern for pattern, _ in windows.TEMPORAL_WINDOWS]
+    patterns += [windows.MONEY_NAMES, fakes.ADDRESS_COLUMNS, fakes.TRANSLATABLE_NAMES]
     words = set(GLUE_WORDS)
     for pattern in patterns:
         words.update(re.findall(r"[a-z]{2,}", pattern))

@@ -10,26 +10,27 @@ whatever made the chunks, the same rows come out), and its keys are published fo
 the tables after it. Which process made a chunk, and how many there were, changes
 nothing; ``--jobs 1`` makes the same chunks here.
 
-The workers are forked when such a table starts (they see its parents' keys as they
-are then) and stop when it is done; at most N, and never more than its chunks.
+The workers are forked once the table's first chunk is made here (they see its
+parents' keys, and Faker's pools, as they are then) and stop when it is done; at most
+N, and never more than the chunks left.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import DevshellError
 from .builder import CHUNK_ROWS, PopulateError, nested
-from .generators import FactoryColumn
+from .generators import FactoryColumn, Row
 from .references import LinkedKeys, SelfTree
 
 if TYPE_CHECKING:
     from .builder import TableBuilder
-    from .generators import Row
 
 AHEAD = 2  # chunks asked for per worker, ahead of the one COPY waits for
 _BUILDER: "TableBuilder | None" = None  # the table the forked workers make chunks of
@@ -71,7 +72,8 @@ class _Failed:
         return PopulateError(self.message) if self.expected else RuntimeError(f"{self.kind}: {self.message}")
 
 
-Made = tuple[bytes, "Row"]  # a chunk's COPY text, and the columns settle() reads
+#: a chunk made apart: its COPY text, the columns of its published keys, its unique keys (name -> row -> key)
+Made = tuple[bytes, Row, dict[str, dict[int, Any]]]
 
 
 def chunks(builder: "TableBuilder", encoding: str, jobs: int) -> Iterator[tuple[int, bytes]]:
@@ -83,12 +85,12 @@ def chunks(builder: "TableBuilder", encoding: str, jobs: int) -> Iterator[tuple[
     builder.prepare()  # uniques drawn and key orders settled here, before any fork
     count = builder.plan.count
     starts = [(start, min(CHUNK_ROWS, count - start)) for start in range(0, count, CHUNK_ROWS)]
-    workers = min(jobs, len(starts))
-    if workers <= 1:
-        for start, rows in starts:
-            yield rows, settle(builder, start, rows, _make(builder, start, rows, encoding), encoding)
-        return
-    yield from _in_workers(builder, starts, workers, encoding)
+    workers = min(jobs, len(starts) - 1)
+    here = starts if workers <= 1 else starts[:1]  # the first chunk here: Faker's pools filled before the fork
+    for start, rows in here:
+        yield rows, settle(builder, start, rows, _make(builder, start, rows, encoding), encoding)
+    if workers > 1:
+        yield from _in_workers(builder, starts[1:], workers, encoding)
 
 
 def _in_workers(builder: "TableBuilder", starts: list[tuple[int, int]], workers: int,
@@ -97,7 +99,8 @@ def _in_workers(builder: "TableBuilder", starts: list[tuple[int, int]], workers:
 
     global _BUILDER, _ENCODING
     _BUILDER, _ENCODING = builder, encoding
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_worker_start)
     try:
         waiting: collections.deque[tuple[int, int, Future[Made | _Failed]]] = collections.deque()
         todo = iter(starts)
@@ -119,6 +122,11 @@ def _in_workers(builder: "TableBuilder", starts: list[tuple[int, int]], workers:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _worker_start() -> None:
+    """A worker leaves Ctrl-C to the loading process (which stops the pool and rolls back)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _worker_chunk(start: int, rows: int) -> "Made | _Failed":
     """In a forked worker: one chunk of the table being made."""
     assert _BUILDER is not None
@@ -131,29 +139,20 @@ def _worker_chunk(start: int, rows: int) -> "Made | _Failed":
 
 def _make(builder: "TableBuilder", start: int, rows: int, encoding: str) -> Made:
     values = builder.rows(start, rows, apart=True)
-    return builder.copy_text(values, rows).encode(encoding), {name: values[name] for name in _read(builder)
-                                                              if name in values}
-
-
-def _read(builder: "TableBuilder") -> list[str]:
-    """The columns settle() reads: those of the unique keys checked row by row, and the published keys."""
-    names = [name for unique in builder.checked for name in unique.reads]
-    names += [name for columns in builder.key_sets for name in columns]
-    return list(dict.fromkeys(names))
+    published = {name: values[name] for columns in builder.key_sets for name in columns if name in values}
+    positions = list(range(rows))
+    keys = {unique.name: unique.keys(values, positions) for unique in builder.checked
+            if all(name in values for name in unique.reads)}
+    return builder.copy_text(values, rows).encode(encoding), published, keys
 
 
 def settle(builder: "TableBuilder", start: int, rows: int, made: Made, encoding: str) -> bytes:
     """A chunk made apart, made consistent with the chunks before it: the rows whose unique keys were taken
     are made again, the others' keys are taken; then its keys are published. Returns its COPY text."""
-    data, values = made
-    positions = list(range(rows))
+    data, values, keys = made
     clashing: set[int] = set()
-    keys = {}
-    for unique in builder.checked:
-        if any(name not in values for name in unique.reads):
-            continue
-        keys[unique.name] = found = unique.keys(values, positions)
-        seen = builder.seen[unique.name]
+    for name, found in keys.items():
+        seen = builder.seen[name]
         clashing.update(p for p, key in found.items() if key in seen)
     for name, found in keys.items():
         builder.seen[name].update(key for p, key in found.items() if p not in clashing)
