@@ -173,3 +173,18 @@ def query(address, db: str, sql: str, params: tuple = ()) -> list[tuple]:  # typ
             return cr.fetchall()
     finally:
         conn.close()
+
+
+def wait_for_statement(address, db: str, prefix: str, child: subprocess.Popen[str] | None = None,  # type: ignore[no-untyped-def]
+                       timeout: float = 120) -> int:
+    """The pid of the backend running, on *db*, a statement that starts with *prefix* (``COPY "public"."big"``),
+    as soon as pg_stat_activity shows it; fails if *child* ends first, or after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = query(address, db, "SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                                   "AND pid <> pg_backend_pid() AND starts_with(query, %s)", (db, prefix))
+        if found:
+            return int(found[0][0])
+        assert child is None or child.poll() is None, f"the process ended before {prefix!r} ran"
+        assert time.monotonic() < deadline, f"no {prefix!r} on {db} after {timeout} s"
+        time.sleep(0.02)  # poll again: the state is not there yet

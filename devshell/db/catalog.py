@@ -85,11 +85,62 @@ class ForeignKey:
     initially_deferred: bool
     target: str  #: the catalog key of the referenced table
     on_partitions: bool = False  #: declared on the partitions only (Pagila's payment), not the parent
+    ref_partition: str | None = None  #: "schema.name" when it references one partition of ``target``
+
+    @property
+    def source(self) -> str:
+        """Where the referenced keys live: the target table, or the one partition of it referenced."""
+        return f"{self.target}#{self.ref_partition}" if self.ref_partition else self.target
+
+
+@dataclass(frozen=True)
+class UniqueIndex:
+    """A unique index that is partial or over expressions (the plain ones are in ``Table.uniques``)."""
+
+    name: str
+    keys: tuple[str, ...]  #: each key as SQL (pg_get_indexdef): a column name or an expression
+    columns: tuple[str, ...]  #: the columns its keys and its predicate read
+    predicate: str | None  #: the WHERE clause of a partial index
+    nulls_distinct: bool = True
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """An EXCLUDE constraint: no two rows match on every (expression, operator) element."""
+
+    name: str
+    elements: tuple[tuple[str, str], ...]  #: (expression as SQL, operator), e.g. ("tstzrange(a, b)", "&&")
+    columns: tuple[str, ...]
+    predicate: str | None
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    """The sequence that feeds a column (serial, identity or a ``nextval`` default)."""
+
+    name: str  #: qualified and quoted, ready for ``::regclass``
+    start: int
+    minimum: int
+    maximum: int
+    increment: int
+    last_value: int | None  #: None when it may not be read
+    is_called: bool = True  #: False until the first nextval after creation or a RESTART
+
+    @property
+    def next_value(self) -> int:
+        """What ``nextval`` would return now."""
+        if self.last_value is None:
+            return self.start
+        return self.last_value + self.increment if self.is_called else self.last_value
 
 
 class Partition(NamedTuple):
     name: str  #: qualified child name
     bound: str  #: e.g. "FOR VALUES FROM ('2022-01-01 00:00:00+00') TO (…)"
+    checks: tuple["Check", ...] = ()  #: CHECKs declared on this partition only (not inherited)
+    constraint: str | None = None  #: what routes a row here (pg_get_partition_constraintdef), with ``checks``
+    partition_key: str | None = None  #: set when this partition is itself partitioned (a multi-level tree)
+    partitions: tuple["Partition", ...] = ()  #: its own partitions then (their ``constraint`` always set)
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,6 +157,10 @@ class Table:
     partitions: tuple[Partition, ...]
     comment: str | None
     key: str  #: its name in the catalog
+    unique_indexes: tuple[UniqueIndex, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
+    sequences: Mapping[str, SequenceInfo] = field(default_factory=dict)  #: column -> the sequence feeding it
+    inherits: tuple[str, ...] = ()  #: catalog keys of the tables it INHERITS from (not partitions)
 
     @property
     def qualified_name(self) -> str:
@@ -168,11 +223,38 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, obj_description(c.oid, 'pg_class'
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname = ANY(%s)
  ORDER BY n.nspname, c.relname
 """
+# every partition (any depth) of the schemas, with the table at the top of its tree
+_PARTITION_ROOTS = """
+SELECT n.nspname, c.relname, rn.nspname, r.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_class r ON r.oid = pg_partition_root(c.oid) JOIN pg_namespace rn ON rn.oid = r.relnamespace
+ WHERE c.relispartition AND n.nspname = ANY(%s)
+"""
+# CHECKs added to one partition only (conislocal: not inherited from the parent)
+_PARTITION_CHECKS = """
+SELECT con.conrelid, con.conname, pg_get_constraintdef(con.oid),
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, i)
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.i),
+       pg_get_partition_constraintdef(con.conrelid)
+  FROM pg_constraint con
+ WHERE con.conrelid = ANY(%s) AND con.contype = 'c' AND con.conislocal
+ ORDER BY con.conrelid, con.conname
+"""
+# the partitions of the tables, at every depth (a partitioned partition's own, and so on: nested), each with
+# its parent, its partition key when it is partitioned, and what routes a row to it (ancestors' bounds
+# included) where a multi-level tree needs it
 _PARTITIONS = """
-SELECT i.inhparent, c.oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid)
-  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE i.inhparent = ANY(%s) AND c.relispartition
- ORDER BY i.inhparent, n.nspname, c.relname
+WITH RECURSIVE tree(parent, child, nested) AS (
+    SELECT i.inhparent, i.inhrelid, false FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = ANY(%s) AND c.relispartition
+    UNION ALL
+    SELECT i.inhparent, i.inhrelid, true FROM tree t JOIN pg_inherits i ON i.inhparent = t.child
+)
+SELECT t.parent, c.oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid), t.nested,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+       CASE WHEN c.relkind = 'p' OR t.nested THEN pg_get_partition_constraintdef(c.oid) END
+  FROM tree t JOIN pg_class c ON c.oid = t.child JOIN pg_namespace n ON n.oid = c.relnamespace
+ ORDER BY t.parent, n.nspname, c.relname
 """
 _COLUMNS = """
 SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.atttypmod,
@@ -226,6 +308,52 @@ SELECT i.indrelid,
  ORDER BY i.indrelid, ic.relname
 """
 
+# unique indexes that are partial or over expressions, and exclusion constraints: keys as SQL text
+_SPECIAL_INDEXES = """
+SELECT i.indrelid, ic.relname::text, con.conname::text,
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k ORDER BY k),
+       ARRAY(SELECT o.oprname::text FROM unnest(con.conexclop) WITH ORDINALITY x(op, k)
+               JOIN pg_operator o ON o.oid = x.op ORDER BY x.k),
+       ARRAY(SELECT a.attname::text FROM pg_attribute a
+              WHERE a.attrelid = i.indrelid AND a.attnum > 0 AND (a.attnum = ANY(i.indkey) OR EXISTS (
+                    SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                       AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid
+                       AND d.refobjsubid = a.attnum))
+              ORDER BY a.attnum),
+       pg_get_expr(i.indpred, i.indrelid, true),
+       NOT coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false)
+  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+  LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype = 'x' AND con.conrelid = i.indrelid
+ WHERE i.indrelid = ANY(%s)
+   AND ((i.indisunique AND NOT i.indisprimary AND (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL))
+        OR con.oid IS NOT NULL)
+ ORDER BY i.indrelid, ic.relname
+"""
+_SEQUENCES = """
+WITH fed(relid, attnum, seq) AS (
+    SELECT d.adrelid, d.adnum, dep.refobjid FROM pg_attrdef d
+      JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+       AND dep.refclassid = 'pg_class'::regclass
+     WHERE d.adrelid = ANY(%(tables)s)
+    UNION
+    SELECT dep.refobjid, dep.refobjsubid, dep.objid FROM pg_depend dep
+     WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass AND dep.deptype = 'i'
+       AND dep.refobjid = ANY(%(tables)s) AND dep.refobjsubid > 0
+)
+SELECT f.relid, a.attname::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+       s.seqstart, s.seqmin, s.seqmax, s.seqincrement, has_sequence_privilege(s.seqrelid, 'SELECT')
+  FROM fed f JOIN pg_sequence s ON s.seqrelid = f.seq
+  JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = f.relid AND a.attnum = f.attnum
+"""
+_INHERITS = """
+SELECT i.inhrelid, n.nspname, c.relname FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhparent JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_class k ON k.oid = i.inhrelid
+ WHERE i.inhrelid = ANY(%s) AND NOT k.relispartition
+ ORDER BY i.inhrelid, i.inhseqno
+"""
+
 
 class _Type(NamedTuple):
     oid: int
@@ -258,11 +386,28 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
     table_rows = cr.fetchall()
     oids = [row[0] for row in table_rows]
     cr.execute(_PARTITIONS, (oids,))
+    partition_rows = cr.fetchall()
+    cr.execute(_PARTITION_CHECKS, ([row[1] for row in partition_rows],))
+    own_checks: dict[int, list[Check]] = defaultdict(list)
+    routes: dict[int, str] = {}
+    for child, name, text, cols, route in cr.fetchall():
+        own_checks[child].append(Check(name, text, tuple(cols)))
+        routes[child] = route
+    below: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for parent, *row in partition_rows:
+        below[parent].append(row)
+
+    def partition(child: int, schema: str, name: str, bound: str, _nested: bool, partition_key: str | None,
+                  route: str | None) -> Partition:
+        return Partition(f"{schema}.{name}", bound, tuple(own_checks[child]), route or routes.get(child),
+                         partition_key, tuple(partition(*row) for row in below[child]))
+
     partitions: dict[int, list[Partition]] = defaultdict(list)
     parent_of: dict[int, int] = {}
-    for parent, child, schema, name, bound in cr.fetchall():
-        partitions[parent].append(Partition(f"{schema}.{name}", bound))
-        parent_of[child] = parent
+    for parent, child, *row in partition_rows:
+        if not row[3]:  # the first level: the tables' own partitions
+            partitions[parent].append(partition(child, *row))
+            parent_of[child] = parent
 
     cr.execute(_TYPES, {"tables": oids, "schemas": wanted})
     types = {row[0]: _Type(*row) for row in cr.fetchall()}
@@ -272,6 +417,9 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
     columns: dict[int, dict[str, Column]] = defaultdict(dict)
     for row in cr.fetchall():
         columns[row[0]][row[2]] = _column(types, domains, row)
+
+    cr.execute(_PARTITION_ROOTS, (wanted,))
+    roots = {(schema, name): (root_schema, root) for schema, name, root_schema, root in cr.fetchall()}
 
     cr.execute(_CONSTRAINTS, (oids + list(parent_of),))
     constraints: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
@@ -283,7 +431,10 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
         if kind == "f":
             item: Any = ForeignKey(name, tuple(cols), ref_schema, ref_table, tuple(ref_cols),
                                    FK_ACTIONS.get(on_delete, on_delete), deferrable, deferred,
-                                   key(ref_schema, ref_table), on_partitions=relid in parent_of)
+                                   key(*roots.get((ref_schema, ref_table), (ref_schema, ref_table))),
+                                   on_partitions=relid in parent_of,
+                                   ref_partition=f"{ref_schema}.{ref_table}" if (ref_schema, ref_table) in roots
+                                   else None)
         elif kind == "c":
             item = Check(name, text, tuple(cols))
         else:
@@ -293,6 +444,24 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
     cr.execute(_UNIQUE_INDEXES, (oids,))
     for relid, cols in cr.fetchall():
         constraints[relid]["i"].append(tuple(cols))
+    special: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    cr.execute(_SPECIAL_INDEXES, (oids,))
+    for relid, index, exclusion, keys, operators, cols, predicate, nulls_distinct in cr.fetchall():
+        if exclusion:
+            special[relid]["x"].append(Exclusion(exclusion, tuple(zip(keys, operators)), tuple(cols), predicate))
+        else:
+            special[relid]["u"].append(UniqueIndex(index, tuple(keys), tuple(cols), predicate, nulls_distinct))
+    sequences: dict[int, dict[str, SequenceInfo]] = defaultdict(dict)
+    cr.execute(_SEQUENCES, {"tables": oids})
+    fed = cr.fetchall()
+    states = _sequence_states(cr, sorted({row[2] for row in fed if row[-1]}))
+    for relid, column, name, start, minimum, maximum, increment, _readable in fed:
+        last, called = states.get(name, (None, True))
+        sequences[relid][column] = SequenceInfo(name, start, minimum, maximum, increment, last, called)
+    inherits: dict[int, list[str]] = defaultdict(list)
+    cr.execute(_INHERITS, (oids,))
+    for relid, parent_schema, parent_name in cr.fetchall():
+        inherits[relid].append(key(parent_schema, parent_name))
 
     tables = {}
     for oid, schema, name, kind, comment, partition_key in table_rows:
@@ -302,12 +471,26 @@ def reflect(cr: Any, schemas: list[str] | None = None) -> Catalog:
                       primary_key=found["p"][0] if found["p"] else (),
                       foreign_keys=_distinct_foreign_keys(found["f"]), uniques=uniques,
                       checks=tuple(found["c"]), partition_key=partition_key,
-                      partitions=tuple(partitions[oid]), comment=comment, key=key(schema, name))
+                      partitions=tuple(partitions[oid]), comment=comment, key=key(schema, name),
+                      unique_indexes=tuple(special[oid]["u"]), exclusions=tuple(special[oid]["x"]),
+                      sequences=sequences[oid], inherits=tuple(inherits[oid]))
         tables[table.key] = table
     enums = {key(t.schema, t.name): tuple(t.labels) for t in types.values()
              if t.typtype == "e" and t.schema in wanted}
     named_domains = {key(d.schema, d.name): d for d in domains.values() if d.schema in wanted}
     return Catalog(tables, enums, named_domains, search_schema, tuple(wanted))
+
+
+def _sequence_states(cr: Any, names: list[str]) -> dict[str, tuple[int, bool]]:
+    """name -> (last_value, is_called), read from the sequences themselves: the only place a ``RESTART``
+    shows before the next nextval (``pg_sequence_last_value`` says NULL then)."""
+    from psycopg2 import sql
+
+    if not names:
+        return {}
+    cr.execute(sql.SQL(" UNION ALL ").join(sql.SQL("SELECT {}, last_value, is_called FROM {}").format(
+        sql.Literal(name), sql.SQL(name)) for name in names))
+    return {name: (last, called) for name, last, called in cr.fetchall()}
 
 
 def _distinct_foreign_keys(keys: list[ForeignKey]) -> tuple[ForeignKey, ...]:

@@ -29,7 +29,9 @@ class Manifest:
     """The validated content of a ``__manifest__.py``.
 
     ``populate`` maps a table to its row count per size (``{"small": 5, "large": 50}``)
-    or to one count whatever the size; ``warnings`` lists keys nobody knows.
+    or to one count whatever the size, or to declared counts and column distributions
+    (``{"count": 50, "columns": {...}}``, see :mod:`devshell.populate.spec`); ``warnings``
+    lists keys nobody knows.
     """
 
     path: Path
@@ -40,7 +42,7 @@ class Manifest:
     data: tuple[str, ...] = ()
     cloc_exclude: tuple[str, ...] = ()
     installable: bool = True
-    populate: dict[str, int | dict[str, int]] = field(default_factory=dict)
+    populate: dict[str, int | dict[str, Any]] = field(default_factory=dict)
     author: str = ""
     license: str = ""
     warnings: tuple[str, ...] = ()
@@ -88,7 +90,10 @@ def _populate(path: Path, value: Any) -> dict[str, Any]:
     sizes: dict[str, Any] = {}
     for table, spec in value.items():
         table = _string(path, "populate", table)
-        if isinstance(spec, dict) and "per" in spec:  # relative: {"per": "order", "count": 10} rows per parent row
+        if isinstance(spec, dict) and ("columns" in spec or "count" in spec and (
+                "per" not in spec or not isinstance(spec["count"], int))):
+            sizes[table] = _declared(path, table, spec)  # column distributions (devshell.populate.spec)
+        elif isinstance(spec, dict) and "per" in spec:  # relative: {"per": "order", "count": 10} rows per parent row
             if set(spec) - {"per", "count"}:
                 raise _fail(path, f"'populate' {table}: a relative size has only 'per' and 'count', got {spec!r}")
             sizes[table] = {"per": _string(path, f"populate {table}.per", spec["per"]),
@@ -101,6 +106,17 @@ def _populate(path: Path, value: Any) -> dict[str, Any]:
         else:
             sizes[table] = count(table, spec)
     return sizes
+
+
+def _declared(path: Path, table: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A table's declared counts and column distributions, checked now (the columns' types when populating)."""
+    from ..populate.spec import SpecError, table_spec
+
+    try:
+        table_spec(table, spec)
+    except SpecError as exc:
+        raise _fail(path, f"'populate' {exc.message}") from None
+    return spec
 
 
 def _installable(path: Path, value: Any) -> bool:

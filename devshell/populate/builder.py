@@ -1,7 +1,8 @@
 """Rows of one table, chunk by chunk, as COPY text: generate, repair, reject, format.
 
-A chunk is made column by column (each slot with its own seeded ``Random``, so
-adding a column or a table never changes the others), then: column comparisons
+A chunk is made column by column (each slot with its own ``Random``, seeded per
+chunk, so adding a column or a table never changes the others, and a chunk can be
+made apart from the others: :mod:`.parallel`), then: column comparisons
 are repaired (``end >= start``), rows that break a unique constraint, a rule or an
 opaque CHECK are generated again (row *i* is always row *i*: ids and
 pre-drawn distinct values come back the same), and the chunk is formatted.
@@ -15,10 +16,14 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import DevshellError
 from .constraints import Comparison, OpaqueCheck
-from .generators import Precomputed, Row
-from .references import KeyStore, SelfTree
+from .generators import Generator, Precomputed, Row, Text, Translated
+from .keyexpr import canonical
+from .references import ForeignKeyValues, KeyStore, LinkedKeys, SelfTree
+from .rowchecks import CheckKeeper
+from .shortcodes import Codes
 from .sqltypes import NULL, ValueType
 from .tableplan import Slot, TablePlan
+from .uniques import UniqueKey
 
 CHUNK_ROWS = 5000
 MAX_ROUNDS = 40
@@ -37,11 +42,13 @@ class PopulateError(DevshellError):
 class TableBuilder:
     """Makes the rows of one planned table; publishes its keys for the tables that reference it."""
 
-    def __init__(self, plan: TablePlan, store: KeyStore, seed: int, existing_uniques: dict[tuple[str, ...], set],
+    def __init__(self, plan: TablePlan, store: KeyStore, seed: int, existing_uniques: dict[tuple[str, ...], list[Any]],
                  probe: Probe | None = None) -> None:
         self.plan = plan
         self.store = store
         self.probe = probe
+        self.check_keeper = CheckKeeper(plan, store, seed, probe)  # CHECKs kept row by row or by PostgreSQL
+        self.seed = seed
         self.rngs = {slot.columns: Random(f"{seed}:{plan.key}:{','.join(slot.columns)}") for slot in plan.slots}
         self.repair_rng = Random(f"{seed}:{plan.key}:repairs")
         self.live = [slot for slot in plan.slots if slot.deferred is None]
@@ -53,48 +60,94 @@ class TableBuilder:
             if isinstance(slot.generator, SelfTree):
                 slot.generator.existing = self.key_base.get(slot.generator.key_columns, 0)
         self.existing_uniques = existing_uniques
-        self.checked: list[tuple[str, ...]] = []
-        self.seen: dict[tuple[str, ...], set] = {}
+        self.checked: list[UniqueKey] = []
+        self.seen: dict[str, set[Any]] = {}  # unique key name -> keys of the rows made (and existing)
+        self.existing_seen: dict[str, set[Any]] = {}  # the same, existing rows only (for chunks made apart)
+        self.against = self.seen  # what the chunk being made is checked against (see rows)
         self.prepared = False
 
     def prepare(self) -> None:
-        """Decide how each unique set is kept, once the parent tables' keys exist (first chunk)."""
+        """Decide how each unique key is kept, once the parent tables' keys exist (first chunk)."""
         if not self.prepared:
-            self.checked = self._prepare_uniques(self.existing_uniques)
-            self.seen = {cols: set(self.existing_uniques.get(cols, ())) for cols in self.checked}
+            existing = {key.name: self._existing_keys(key) for key in self.plan.unique_keys}
+            for rule in self.plan.exclusions:  # the ranges already there are taken
+                rows = self.existing_uniques.get(rule.columns, [])
+                values = {name: [row[i] for row in rows] for i, name in enumerate(rule.columns)}
+                for p in range(len(rows)):
+                    rule.place(values, p, float("inf"))
+            self.checked = self._prepare_uniques(existing)
+            self.seen = {key.name: existing[key.name] for key in self.checked}
+            self.existing_seen = {key.name: set(existing[key.name]) for key in self.checked}
+            for slot in self.live:  # a foreign key's popularity order is the table's, not a chunk's
+                for generator in nested(slot.generator):
+                    if isinstance(generator, ForeignKeyValues):
+                        generator.settle(self.rngs[slot.columns])
             self.prepared = True
 
+    def _reseed(self, start: int | str) -> None:
+        """Seeds of the chunk starting at row *start*: a chunk's rows do not depend on the chunks made before
+        it (so it may be made in another process: see :mod:`.parallel`)."""
+        prefix = f"{self.seed}:{self.plan.key}"
+        self.rngs = {slot.columns: Random(f"{prefix}:{','.join(slot.columns)}:{start}") for slot in self.plan.slots}
+        self.repair_rng = Random(f"{prefix}:repairs:{start}")
+        self.check_keeper.rng = Random(f"{prefix}:checks:{start}")
+
     # -- setup ------------------------------------------------------------------------------
+    def _existing_keys(self, key: UniqueKey) -> set[Any]:
+        """The keys the rows already in the table hold (read by the loader as ``key.reads`` tuples)."""
+        rows = list(self.existing_uniques.get(key.reads, ()))
+        if not rows:
+            return set()
+        values = {name: [row[i] for row in rows] for i, name in enumerate(key.reads)}
+        evaluate = self._evaluate if self.probe is not None else None
+        return set(key.keys(values, list(range(len(rows))), evaluate).values())
+
+    def _evaluate(self, expressions: list[str], values: Row) -> list[tuple[Any, ...]]:
+        """Index expressions PostgreSQL computes for these rows (see :meth:`.probe.Probe.values`)."""
+        if self.probe is None or not hasattr(self.probe, "values"):
+            raise PopulateError(f"table {self.plan.key}: no connection to evaluate {', '.join(expressions)}")
+        return self.probe.values(self.plan, expressions, values)  # type: ignore[no-any-return]
+
     def _slot_of(self, name: str) -> Slot | None:
         return next((slot for slot in self.live if name in slot.columns), None)
 
-    def _prepare_uniques(self, existing: dict[tuple[str, ...], set]) -> list[tuple[str, ...]]:
-        """Unique sets that need checking; dense single columns get their distinct values drawn now."""
+    def _prepare_uniques(self, existing: dict[str, set[Any]]) -> list[UniqueKey]:
+        """Unique keys that need checking row by row; dense plain ones get distinct values drawn now."""
         checked = []
-        for unique in self.plan.uniques:
-            slots = [self._slot_of(name) for name in unique]
+        for unique in self.plan.unique_keys:
+            if not unique.plain:
+                checked.append(unique)
+                continue
+            slots = [self._slot_of(name) for name in unique.columns]
             if any(slot is None or slot.generator.distinct for slot in slots):
                 continue  # a database-filled or deferred column, or one distinct by construction
-            slot = slots[0]
-            if len(unique) == 1 and slot is not None and slot.columns == unique and self._draw(slot, existing):
-                continue
-            if len(unique) > 1 and self._draw_joint(unique, slots, existing):  # type: ignore[arg-type]
+            taken = existing[unique.name]
+            first = slots[0]
+            assert first is not None
+            if all(slot is first for slot in slots) and set(first.columns) == set(unique.columns):
+                if self._draw(first, taken, unique):
+                    continue
+            elif all(slot is first for slot in slots) and isinstance(first.generator, LinkedKeys) \
+                    and set(first.generator.links[0].child_columns) == set(unique.columns):
+                if self._draw_linked(first.generator, taken, unique):
+                    continue
+            elif len(unique.columns) > 1 and self._draw_joint(unique.columns, slots, taken):  # type: ignore[arg-type]
                 continue
             checked.append(unique)
         return checked
 
-    def _draw_joint(self, unique: tuple[str, ...], slots: list[Slot], existing: dict[tuple[str, ...], set]) -> bool:
+    def _draw_joint(self, unique: tuple[str, ...], slots: list[Slot], taken: set[Any]) -> bool:
         """A dense composite unique (few combinations for the rows) gets distinct combinations drawn now."""
         if len({id(slot) for slot in slots}) != len(slots) or any(len(slot.columns) != 1 for slot in slots):
             return False
         generators = [getattr(slot.generator, "inner", slot.generator) for slot in slots]
-        capacities = [generator.capacity for generator in generators]
-        count, taken = self.plan.count, existing.get(unique, set())
-        if any(capacity is None for capacity in capacities):
+        capacities = [generator.capacity for generator in generators if generator.capacity is not None]
+        count = self.plan.count
+        if len(capacities) != len(generators):
             return False
         combinations = 1
         for capacity in capacities:
-            combinations *= capacity  # type: ignore[operator]
+            combinations *= capacity
         if combinations > DENSE * (count + len(taken)):
             return False
         rng = self.rngs[slots[0].columns]
@@ -117,16 +170,33 @@ class TableBuilder:
                                          f"{slot.generator.label}, distinct ({', '.join(unique)})")
         return True
 
-    def _draw(self, slot: Slot, existing: dict[tuple[str, ...], set]) -> bool:
-        generator = getattr(slot.generator, "inner", slot.generator)
-        count, taken = self.plan.count, existing.get(slot.columns, set())
+    def _draw_linked(self, generator: LinkedKeys, taken: set[Any], unique: UniqueKey) -> bool:
+        """Keys sharing columns whose first key is unique (one row per parent): first parents drawn now."""
         capacity = generator.capacity
-        if capacity is None or capacity > DENSE * (count + len(taken)):
+        if capacity is None or capacity > DENSE * (self.plan.count + len(taken)):
+            return False
+        order = [generator.links[0].child_columns.index(name) for name in unique.columns]
+        key = (lambda row: tuple(map(canonical, row))) if unique.canonical else tuple
+        return generator.draw_first(self.rngs[tuple(generator.columns)], self.plan.count,
+                                    lambda parent: key(tuple(parent[i] for i in order)) not in taken)
+
+    def _draw(self, slot: Slot, taken: set[Any], unique: UniqueKey) -> bool:
+        """A dense unique slot (or short codes) gets its distinct values drawn now; *taken*: the keys
+        existing rows hold."""
+        generator: Generator = getattr(slot.generator, "inner", slot.generator)
+        count = self.plan.count
+        capacity = generator.capacity
+        if capacity is None or (capacity > DENSE * (count + len(taken)) and not isinstance(generator, Codes)):
             return False
         values = generator.distinct_values(self.rngs[slot.columns], min(capacity, count + len(taken)))
         if values is None:
             return False
-        values = [value for value in values if (value,) not in taken][:count]
+        if taken:
+            order = [slot.columns.index(name) for name in unique.columns]
+            key = (lambda row: tuple(map(canonical, row))) if unique.canonical else tuple
+            values = [value for value in values
+                      if key(tuple(value[i] for i in order) if len(order) > 1 else (value,)) not in taken]
+        values = values[:count]
         if len(values) < count:
             raise PopulateError(f"table {self.plan.key}: only {len(values)} distinct values left for "
                                 f"{slot.columns[0]}, {count} rows asked; use a smaller --size")
@@ -147,6 +217,7 @@ class TableBuilder:
                     values[name] = [None if item is None else item[position] for item in made]
         for comparison in self.plan.comparisons:
             self._repair(comparison, values, self.repair_rng)
+        self.check_keeper.repair(values, rows)
         if self.plan.row_factory is not None:
             self._apply_row_factory(rows, values)
         return values
@@ -182,13 +253,20 @@ class TableBuilder:
                 if name in values:
                     values[name][position] = types[name].from_db(value)
 
-    def _violations(self, values: Row, positions: list[int], taken: dict[tuple[str, ...], set]) -> set[int]:
-        """Which of *positions* break a comparison, a bound, an opaque CHECK or a unique set.
+    def _violations(self, values: Row, positions: list[int], taken: dict[str, set[Any]]) -> set[int]:
+        """Which of *positions* break a comparison, a bound, an opaque CHECK, a unique key or an
+        exclusion constraint (a clashing range is moved to a free gap first, not rejected).
 
         *taken* holds the unique keys of the chunk's accepted rows; the keys of the
         rows accepted now are added to it.
         """
         bad: set[int] = set()
+        for rule in self.plan.exclusions:
+            if any(name not in values for name in rule.columns):
+                continue  # a column loaded as NULL (a cycle's key) or filled by the database: nothing to clash
+            end = self.plan.types[rule.bounds[1]]
+            high = self.plan.limits.get(rule.bounds[1], (None, (end.element or end).high))[1]
+            bad.update(p for p in positions if not rule.place(values, p, high))
         for comparison in self.plan.comparisons:
             left, right = values.get(comparison.left), values.get(comparison.right)
             if comparison.soft or left is None or right is None:
@@ -204,36 +282,48 @@ class TableBuilder:
             column = values.get(name)
             if column is not None:
                 bad.update(p for p in positions if column[p] in excluded)
-        if self.probe is not None:
-            for check in self.plan.opaque:
-                subset = {name: [values[name][p] for p in positions] for name in self.plan.copy_columns
-                          if name in values}  # a deferred foreign key has no values yet
-                bad.update(positions[i] for i in self.probe(self.plan, check, subset))
-        fresh: dict[tuple[str, ...], dict[tuple[Any, ...], int]] = {}
+        bad.update(self.check_keeper.violations(values, positions))
+        fresh: dict[str, dict[Any, int]] = {}
         for unique in self.checked:
-            seen, chunk, new = self.seen[unique], taken[unique], {}
-            columns = [values[name] for name in unique]
-            for p in positions:
-                if p in bad:
-                    continue
-                key = tuple(column[p] for column in columns)
-                if None in key:
-                    continue
+            if any(name not in values for name in unique.reads):
+                continue  # a deferred column: NULL while loading
+            seen, chunk, new = self.against[unique.name], taken[unique.name], {}
+            evaluate = self._evaluate if self.probe is not None else None
+            for p, key in unique.keys(values, [p for p in positions if p not in bad], evaluate).items():
                 if key in seen or key in chunk or key in new:
                     bad.add(p)
                 else:
                     new[key] = p
-            fresh[unique] = new
-        for unique, new in fresh.items():
-            taken[unique].update(key for key, p in new.items() if p not in bad)
+            fresh[unique.name] = new
+        for name, new in fresh.items():
+            taken[name].update(key for key, p in new.items() if p not in bad)
         return bad
 
-    def rows(self, start: int, count: int) -> Row:
-        """Rows ``start .. start+count-1`` of this run, every constraint satisfied."""
+    def rows(self, start: int, count: int, *, apart: bool = False) -> Row:
+        """Rows ``start .. start+count-1`` of this run, every constraint satisfied. *apart*: made as if no
+        other chunk existed (unique keys checked against the existing rows only, keys not published; the
+        caller reconciles them in chunk order: :func:`.parallel.settle`)."""
         self.prepare()
+        self._reseed(start)
+        self.against = self.existing_seen if apart else self.seen
         rows = list(range(start, start + count))
+        values = self._make(rows, record=not apart)
+        if not apart:
+            self._publish_keys(rows, values, only_new=False)
+        return values
+
+    def remake(self, start: int, rows: list[int]) -> Row:
+        """Rows *rows* of the chunk at *start* made again, their unique keys new to every row made so far."""
+        self._reseed(f"{start}:again")
+        self.against = self.seen
+        return self._make(rows, record=True)
+
+    def _make(self, rows: list[int], record: bool) -> Row:
+        """Rows *rows*, every constraint satisfied (rows that break one are made again); *record*: their unique
+        keys join ``seen``."""
+        count = len(rows)
         values = self._generate(rows)
-        taken: dict[tuple[str, ...], set] = {unique: set() for unique in self.checked}
+        taken: dict[str, set[Any]] = {unique.name: set() for unique in self.checked}
         pending = list(range(count))
         for attempt in range(MAX_ROUNDS):
             bad = sorted(self._violations(values, pending, taken))
@@ -250,25 +340,31 @@ class TableBuilder:
         else:
             raise PopulateError(f"table {self.plan.key}: could not generate rows that satisfy its unique and "
                                 f"CHECK constraints ({self._blame()}); use a smaller --size or add a factory")
-        for unique in self.checked:
-            self.seen[unique].update(taken[unique])
-        self._publish_keys(rows, values, only_new=False)
+        if record:
+            for unique in self.checked:
+                self.seen[unique.name].update(taken[unique.name])
         return values
 
     def _disambiguate(self, values: Row, rows: list[int]) -> None:
-        """Text in a unique set gets the row number appended, so retries converge."""
-        for unique in self.checked:
-            for name in unique:
-                vtype = self.plan.types[name]
-                column = values.get(name)
-                if vtype.kind != "text" or column is None:
-                    continue
-                for i, (value, index) in enumerate(zip(column, rows)):
-                    if value is not None:
-                        column[i] = _suffixed(value, index + 1, vtype.max_length)
+        """Free text in a unique key (or its translations) gets the row number appended, so retries
+        converge; never a foreign key's text, a pattern's or a list's: those must stay what they are."""
+        for name in dict.fromkeys(name for unique in self.checked for name in unique.reads):
+            slot = self._slot_of(name)
+            kind = type(getattr(slot.generator, "inner", slot.generator)) if slot is not None else None
+            column = values.get(name)
+            if kind not in (Text, Translated) or column is None:
+                continue
+            limit = self.plan.types[name].max_length
+            for i, (value, index) in enumerate(zip(column, rows)):
+                if isinstance(value, str):
+                    column[i] = _suffixed(value, index + 1, limit)
+                elif isinstance(value, dict):  # {"en_US": "Belgium"}: every translation told apart
+                    column[i] = {key: _suffixed(text, index + 1, None) if isinstance(text, str) else text
+                                 for key, text in value.items()}
 
     def _blame(self) -> str:
-        names = [", ".join(unique) for unique in self.checked] + [c.name for c in self.plan.opaque]
+        names = [unique.name for unique in self.checked] + self.check_keeper.blame() + \
+            [rule.name for rule in self.plan.exclusions]
         return "; ".join(names) or "column comparisons"
 
     def _publish_keys(self, rows: Sequence[int], values: Row, *, only_new: bool) -> None:
@@ -305,8 +401,22 @@ class TableBuilder:
             yield count, self.copy_text(self.rows(start, count), count)
 
     def deferred_values(self, slot: Slot) -> list[tuple[Any, ...]]:
-        """(key..., value...) per row for a foreign key loaded as NULL, now that its parent exists."""
-        made = slot.generator.generate(self.rngs[slot.columns], range(self.plan.count), {})
+        """(key..., value...) per row for a foreign key loaded as NULL, now that its parent exists.
+
+        When a unique key reads these columns, every row gets a different parent (and
+        NULL once the parents run out), which keeps any key over them unique.
+        """
+        rng = self.rngs[slot.columns]
+        made = slot.generator.generate(rng, range(self.plan.count), {})
+        keys = [unique for unique in self.plan.unique_keys if set(slot.columns) & set(unique.reads)]
+        if keys:
+            taken = {value for unique in keys if unique.reads == slot.columns
+                     for value in self._existing_keys(unique)}  # what rows already there point at
+            inner: Generator = getattr(slot.generator, "inner", slot.generator)
+            wanted = sum(value is not None for value in made) + len(taken)
+            drawn = inner.distinct_values(rng, min(inner.capacity or 0, wanted)) or []
+            parents = iter(value for value in drawn if (value if len(slot.columns) > 1 else (value,)) not in taken)
+            made = [None if value is None else next(parents, None) for value in made]
         out = []
         for key, value in zip(self.update_keys, made):
             if value is None:
@@ -315,6 +425,14 @@ class TableBuilder:
                 value = (value,)
             out.append(tuple(key) + tuple(value))
         return out
+
+
+def nested(generator: Generator) -> Iterator[Generator]:
+    """*generator* and the generators it wraps (a Nullable's inner one…)."""
+    yield generator
+    for value in vars(generator).values():
+        if isinstance(value, Generator):
+            yield from nested(value)
 
 
 def _suffixed(value: str, number: int, limit: int | None) -> str:

@@ -1,25 +1,34 @@
 """What CHECK constraints, domains and partition bounds allow, as rules a generator can follow.
 
-The common forms become :class:`Rules` on a column (a range, a list of values,
-a length, NOT NULL, excluded values, partition segments) or a :class:`Comparison`
-between two columns. An expression outside those forms is kept as an
-:class:`OpaqueCheck`: its rows are filtered by PostgreSQL itself before loading,
-so an unparsed CHECK can never be violated by a generated row.
+A CHECK is read into a tree (:mod:`.checkparser`) and split at its top-level ANDs
+(:mod:`.checkreader`). Each part then becomes, in order of preference:
+
+* :class:`Rules` on a column (a range, a list of values, a length, NOT NULL, a
+  pattern, a JSON type, a date truncation) that its generator follows — also
+  for disjunctions, whose alternatives are merged per column (``pct IS NULL OR
+  pct BETWEEN 0 AND 100`` bounds ``pct``);
+* a :class:`Comparison` between two columns, repaired by the builder;
+* a :class:`RowCheck`: evaluated in Python on every row, and a failing row is
+  repaired by making one of its alternatives true (:mod:`.logic`, :mod:`.rowchecks`);
+* an :class:`OpaqueCheck` when Python cannot evaluate it exactly: PostgreSQL
+  filters the candidate rows (:mod:`.probe`).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
-from .expressions import AnyOf, BoolOp, Cmp, Col, Func, Lit, Node, NotNull, Unparsed, conjuncts, parse_check
+from .checkparser import parse_check
+from .expressions import Col, Node, NullTest, Unparsed, conjuncts
+from .logic import CONDITIONS, TooComplex, branches, normal
 from .sqltypes import ValueType
 
-FLIPPED = {"=": "=", "<>": "<>", "!=": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-_BOUND = re.compile(r"'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?)|(MINVALUE|MAXVALUE)|(NULL)", re.IGNORECASE)
+_BOUND = re.compile(r"'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?)|(MINVALUE|MAXVALUE)|(NULL)|\b(true|false)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -32,8 +41,13 @@ class Rules:
     min_length: int = 0
     max_length: int | None = None
     not_null: bool = False
+    null_only: bool = False
     excluded: set[Any] = field(default_factory=set)
     segments: list[tuple[Any, Any]] | None = None  # partition ranges, inclusive
+    pattern: str | None = None  # a regex values are made from (Python syntax, repeats bounded)
+    pattern_test: str | None = None  # the regex PostgreSQL's test amounts to
+    json_types: list[str] | None = None
+    truncate: str | None = None  # date_trunc unit values must sit on
 
     def narrow(self, low: Any = None, high: Any = None) -> None:
         if low is not None:
@@ -43,6 +57,31 @@ class Rules:
 
     def allow_only(self, values: list[Any]) -> None:
         self.choices = values if self.choices is None else [v for v in self.choices if v in values]
+
+    def limit_length(self, low: int = 0, high: int | None = None) -> None:
+        self.min_length = max(self.min_length, low)
+        if high is not None:
+            self.max_length = high if self.max_length is None else min(self.max_length, high)
+
+    def merge(self, other: "Rules") -> None:
+        """Keep only what both allow."""
+        self.narrow(other.low, other.high)
+        if other.choices is not None:
+            self.allow_only(other.choices)
+        self.limit_length(other.min_length, other.max_length)
+        self.not_null = self.not_null or other.not_null
+        self.null_only = self.null_only or other.null_only
+        self.excluded |= other.excluded
+        self.pattern = self.pattern or other.pattern
+        self.pattern_test = self.pattern_test or other.pattern_test
+        if other.json_types is not None:
+            self.json_types = other.json_types if self.json_types is None else \
+                [kind for kind in self.json_types if kind in other.json_types]
+        self.truncate = self.truncate or other.truncate
+        if other.segments is not None:
+            self.segments = other.segments if self.segments is None else \
+                [(max(low, other_low), min(high, other_high)) for low, high in self.segments
+                 for other_low, other_high in other.segments if max(low, other_low) <= min(high, other_high)]
 
     def describe(self) -> str:
         parts = []
@@ -54,6 +93,8 @@ class Rules:
             parts.append(f"{len(self.segments)} partitions")
         if self.min_length or self.max_length is not None:
             parts.append("length")
+        if self.pattern:
+            parts.append("pattern")
         return ", ".join(parts)
 
 
@@ -80,6 +121,33 @@ class OpaqueCheck:
     columns: tuple[str, ...]
 
 
+@dataclass
+class Atom:
+    """One condition of an alternative, and how a repair makes it true."""
+
+    node: Node
+    test: Callable[[dict[str, Any]], Any]  # True / False / None
+    columns: tuple[str, ...]
+    action: str  # "null", "notnull", "draw" (a value in ``allowed``), "pair" (two columns), "filter" (redraw)
+    column: str | None = None
+    allowed: Rules | None = None
+    op: str = ""
+    other: str | None = None
+
+
+@dataclass
+class RowCheck:
+    """A CHECK kept by devshell row by row: ``holds`` says if a row passes, ``branches`` how to repair it."""
+
+    name: str
+    expression: str
+    columns: tuple[str, ...]
+    holds: Callable[[dict[str, Any]], bool]
+    branches: list[list[Atom]]
+    rules: dict[str, Rules]  # the table's rules: repairs stay inside them
+    types: dict[str, ValueType]
+
+
 def check_body(definition: str) -> str:
     """``CHECK ((a > 0)) NOT VALID`` -> ``(a > 0)``."""
     match = re.fullmatch(r"\s*CHECK\s*(\(.*\))(?:\s+NOT\s+VALID|\s+NO\s+INHERIT)*\s*", definition,
@@ -88,138 +156,101 @@ def check_body(definition: str) -> str:
 
 
 def apply_check(definition: str, types: dict[str, ValueType], rules: dict[str, Rules],
-                comparisons: list[Comparison], *, value_column: str | None = None) -> bool:
-    """Fold one CHECK into *rules* and *comparisons*; False when (part of) it could not be read.
+                comparisons: list[Comparison], *, value_column: str | None = None,
+                row_checks: list[RowCheck] | None = None, name: str = "",
+                references: frozenset[str] = frozenset()) -> bool:
+    """Fold one CHECK into *rules*, *comparisons* and *row_checks*; False when PostgreSQL must test it.
 
-    *value_column* names the column a domain's ``VALUE`` stands for.
+    *value_column* names the column a domain's ``VALUE`` stands for; *references*
+    are foreign-key columns (their values come from parents, never from a range).
+    Without *row_checks* a CHECK that needs row-by-row repairs counts as unread.
+    See :func:`.checkreader.read_check`.
     """
-    try:
-        tree = parse_check(definition)
-    except Unparsed:
-        return False
-    understood = True
-    for part in conjuncts(tree):
-        try:
-            _apply(part, types, rules, comparisons, value_column)
-        except (Unparsed, ValueError, ArithmeticError):
-            understood = False
-    return understood
+    from .checkreader import read_check
+
+    return read_check(definition, types, rules, comparisons, value_column=value_column, row_checks=row_checks,
+                      name=name, references=references)
 
 
-def _column(node: Node, types: dict[str, ValueType], value_column: str | None) -> str | None:
-    if isinstance(node, Col):
-        name = value_column if node.name == "VALUE" and value_column else node.name
-        return name if name in types else None
-    return None
-
-
-def _apply(node: Node, types: dict[str, ValueType], rules: dict[str, Rules], comparisons: list[Comparison],
-           value_column: str | None) -> None:
-    if isinstance(node, NotNull):
-        name = _column(node.operand, types, value_column)
-        if name is None:
-            raise Unparsed("IS NOT NULL of an expression")
-        rules[name].not_null = True
-        return
-    if isinstance(node, AnyOf):
-        name = _column(node.left, types, value_column)
-        if name is None or any(item.text is None for item in node.items):
-            raise Unparsed("ANY over an expression")
-        rules[name].allow_only([exact(types[name], item.text) for item in node.items if item.text])
-        return
-    if isinstance(node, BoolOp) and node.op == "OR":
-        _apply_or(node, types, rules, value_column)
-        return
-    if not isinstance(node, Cmp):
-        raise Unparsed("not a comparison")
-    left, op, right = node.left, "<>" if node.op == "!=" else node.op, node.right
-    if isinstance(left, Lit):
-        left, right, op = right, left, FLIPPED[op]
-    if isinstance(left, Func) and isinstance(right, Lit) and right.text is not None:
-        name = _column(left.arg, types, value_column)
-        if name is None or left.name == "octet_length":
-            raise Unparsed("length of an expression")
-        _apply_length(rules[name], op, int(Decimal(right.text)))
-        return
-    name = _column(left, types, value_column)
-    if name is None:
-        raise Unparsed("left side is not a column")
-    other = _column(right, types, value_column)
-    if other is not None:
-        comparable = types[name].is_ordered and types[other].kind == types[name].kind
-        if not comparable and op not in ("=", "<>"):
-            raise Unparsed("ordering of unordered values")
-        comparisons.append(Comparison(name, op, other))
-        return
-    if not isinstance(right, Lit) or right.text is None:
-        raise Unparsed("right side is not a literal")
-    _apply_literal(rules[name], types[name], op, right.text)
-
-
-def _apply_or(node: BoolOp, types: dict[str, ValueType], rules: dict[str, Rules], value_column: str | None) -> None:
-    """``(x = 'a') OR (x = 'b')`` is an IN list; other ORs are opaque."""
-    names, values = set(), []
-    for item in node.items:
-        if not (isinstance(item, Cmp) and item.op == "=" and isinstance(item.right, Lit) and item.right.text):
-            raise Unparsed("OR of something else than equalities")
-        name = _column(item.left, types, value_column)
-        if name is None:
-            raise Unparsed("OR over an expression")
-        names.add(name)
-        values.append(exact(types[name], item.right.text))
-    if len(names) != 1:
-        raise Unparsed("OR over several columns")
-    rules[names.pop()].allow_only(values)
-
-
-def _apply_length(rule: Rules, op: str, length: int) -> None:
-    if op in (">", ">="):
-        rule.min_length = max(rule.min_length, length + (op == ">"))
-    elif op in ("<", "<="):
-        limit = length - (op == "<")
-        rule.max_length = limit if rule.max_length is None else min(rule.max_length, limit)
-    elif op == "=":
-        rule.min_length = max(rule.min_length, length)
-        rule.max_length = length if rule.max_length is None else min(rule.max_length, length)
-    else:
-        raise Unparsed("length <> n")
-
-
-def exact(vtype: ValueType, text: str) -> Any:
-    """A literal as an internal value (a scaled numeric must land on a whole unit)."""
-    value = vtype.parse_literal(text)
+def as_internal(vtype: ValueType, value: Any) -> Any:
+    """A canonical value (see :mod:`.evaluate`) in the column's internal form (may be fractional)."""
     if vtype.kind == "numeric":
-        if value != int(value):
-            raise ValueError(f"{text} has more decimals than the column")
-        return int(value)
+        return Decimal(value).scaleb(vtype.scale)
+    if vtype.kind == "float":
+        return float(value)
     return value
 
 
-def _apply_literal(rule: Rules, vtype: ValueType, op: str, text: str) -> None:
-    value = exact(vtype, text) if op in ("=", "<>") else vtype.parse_literal(text)
+def exact_value(vtype: ValueType, value: Any) -> Any:
+    """A value the column can hold exactly (a scaled numeric must land on a whole unit)."""
+    internal = as_internal(vtype, value)
+    if vtype.kind in ("int", "numeric"):
+        if internal != int(internal):
+            raise ValueError(f"{value} has more decimals than the column")
+        return int(internal)
+    return internal
+
+
+def apply_value(rule: Rules, vtype: ValueType, op: str, value: Any) -> bool:
+    """``column op value`` folded into *rule*; True when the generator then guarantees it."""
     if op == "=":
-        rule.allow_only([value])
-    elif op == "<>":
+        rule.allow_only([exact_value(vtype, value)])
+        return True
+    if op == "<>":
         if vtype.kind == "text" and value == "":
-            rule.min_length = max(rule.min_length, 1)
+            rule.limit_length(low=1)
         else:
-            rule.excluded.add(value)
-    elif not vtype.is_ordered:
-        raise Unparsed(f"{op} on {vtype.kind}")
-    elif vtype.kind == "float":
-        step = 1e-6 * max(1.0, abs(value))
-        rule.narrow(low=value + step if op == ">" else value) if op in (">", ">=") else \
-            rule.narrow(high=value - step if op == "<" else value)
-    else:
-        exact = Decimal(value)
-        if op == ">=":
-            rule.narrow(low=math.ceil(exact))
-        elif op == ">":
-            rule.narrow(low=math.floor(exact) + 1)
-        elif op == "<=":
-            rule.narrow(high=math.floor(exact))
-        elif op == "<":
-            rule.narrow(high=math.ceil(exact) - 1)
+            try:
+                rule.excluded.add(exact_value(vtype, value))
+            except ValueError:
+                pass  # the column can never hold it
+        return True
+    if not vtype.is_ordered:
+        raise ValueError(f"{op} on {vtype.kind}: no order")
+    internal = as_internal(vtype, value)
+    if vtype.kind == "float":
+        step = 1e-4 * max(1.0, abs(internal))
+        if op in (">", ">="):
+            rule.narrow(low=internal + step if op == ">" else internal)
+        else:
+            rule.narrow(high=internal - step if op == "<" else internal)
+        return True
+    number = Decimal(internal)
+    if op == ">=":
+        rule.narrow(low=math.ceil(number))
+    elif op == ">":
+        rule.narrow(low=math.floor(number) + 1)
+    elif op == "<=":
+        rule.narrow(high=math.floor(number))
+    elif op == "<":
+        rule.narrow(high=math.ceil(number) - 1)
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def not_null_columns(checks: Any) -> frozenset[str]:
+    """Columns some CHECK requires to be NOT NULL in every alternative (``CHECK (fk IS NOT NULL)``)."""
+    found: set[str] = set()
+    for check in checks:
+        try:
+            tree = parse_check(check.expression)
+        except Unparsed:
+            continue
+        for part in conjuncts(tree):
+            try:
+                alternatives = branches(normal(part, lambda node: isinstance(node, CONDITIONS)))
+            except TooComplex:
+                continue
+            sets = [{atom.operand.name for atom in branch if isinstance(atom, NullTest) and not atom.is_null
+                     and isinstance(atom.operand, Col)} for branch in alternatives]
+            if sets:
+                found |= set.intersection(*sets)
+    return frozenset(found)
+
+
+def partition_check(constraint: str, definition: str) -> str:
+    """A CHECK of one partition as a CHECK on its parent: rows outside that partition are free."""
+    return f"CHECK ((NOT ({constraint})) OR {check_body(definition)})"
 
 
 def apply_partitions(partition_key: str | None, bounds: list[str], types: dict[str, ValueType],
@@ -258,8 +289,10 @@ def apply_partitions(partition_key: str | None, bounds: list[str], types: dict[s
 
 
 def _bound_value(vtype: ValueType, match: re.Match[str]) -> Any:
-    text, number, infinite, _null = match.groups()
+    text, number, infinite, _null, boolean = match.groups()
     if infinite or _null:
         return None
+    if boolean is not None:
+        return boolean.lower() == "true" if vtype.kind == "bool" else None
     value = vtype.parse_literal(text.replace("''", "'") if text is not None else number)
     return int(value) if vtype.kind == "numeric" else value

@@ -1,10 +1,7 @@
-"""A small, conservative parser for the CHECK expressions PostgreSQL prints.
+"""The expression tree of a CHECK, as :mod:`.checkparser` reads it from PostgreSQL's text.
 
-``pg_get_constraintdef`` always prints the same normalised forms (fully
-parenthesised, ``BETWEEN`` as two comparisons, ``IN`` as ``= ANY (ARRAY[...])``,
-literals with casts), so a tiny recursive-descent parser reads the common ones.
-Anything outside that grammar raises :class:`Unparsed`; the caller then treats
-the expression as opaque and lets PostgreSQL evaluate it.
+Nodes are small frozen dataclasses (hashable: alternatives can be compared and
+de-duplicated); the helpers here walk them.
 """
 
 from __future__ import annotations
@@ -14,16 +11,6 @@ from dataclasses import dataclass
 from typing import Union
 
 COMPARISONS = ("=", "<>", "!=", "<", "<=", ">", ">=")
-LENGTH_FUNCTIONS = ("length", "char_length", "character_length", "octet_length")
-
-_TOKEN = re.compile(r"""
-    (?P<space>\s+)
-  | (?P<string>'(?:[^']|'')*')
-  | (?P<quoted>"(?:[^"]|"")*")
-  | (?P<number>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
-  | (?P<op>::|<=|>=|<>|!=|[=<>~+\-*/(),\[\]])
-  | (?P<word>[A-Za-z_][A-Za-z_0-9$]*)
-""", re.VERBOSE)
 
 
 class Unparsed(Exception):
@@ -39,30 +26,63 @@ class Col:
 class Lit:
     text: str | None  # None for NULL
     is_string: bool = False
-    type: str | None = None
+    type: str | None = None  # the cast PostgreSQL printed, "boolean" for TRUE/FALSE
 
 
 @dataclass(frozen=True)
 class Func:
-    name: str
-    arg: "Node"
+    name: str  # lower case, schema dropped ("pg_catalog.upper" -> "upper"); also CURRENT_DATE & co
+    args: tuple["Node", ...] = ()
+
+    @property
+    def arg(self) -> "Node":
+        """The first argument (most functions CHECKs use take one)."""
+        if not self.args:
+            raise Unparsed(f"{self.name}() has no argument")
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class Cast:
+    operand: "Node"
+    type: str
 
 
 @dataclass(frozen=True)
 class Cmp:
-    op: str
+    op: str  # = <> < <= > >=, or "IS DISTINCT FROM" / "IS NOT DISTINCT FROM"
     left: "Node"
     right: "Node"
 
 
 @dataclass(frozen=True)
 class AnyOf:
+    """``left op ANY (array)`` (``every``: ``op ALL``); ``IN (...)`` is printed this way."""
+
     left: "Node"
-    items: tuple[Lit, ...]
+    items: tuple["Node", ...] | None  # the array's items when it is a literal array
+    op: str = "="
+    every: bool = False
+    array: "Node | None" = None  # the array expression when it is not literal (a column)
 
 
 @dataclass(frozen=True)
-class NotNull:
+class NullTest:
+    operand: "Node"
+    is_null: bool  # IS NULL (True) or IS NOT NULL (False)
+
+
+@dataclass(frozen=True)
+class BoolTest:
+    """``x IS [NOT] TRUE/FALSE/UNKNOWN`` (``value`` None for UNKNOWN)."""
+
+    operand: "Node"
+    value: bool | None
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Not:
     operand: "Node"
 
 
@@ -72,171 +92,81 @@ class BoolOp:
     items: tuple["Node", ...]
 
 
-Node = Union[Col, Lit, Func, Cmp, AnyOf, NotNull, BoolOp]
+@dataclass(frozen=True)
+class Match:
+    """Pattern matching: ``~`` ``~*`` (regular expressions), ``~~`` ``~~*`` (LIKE / ILIKE), maybe negated."""
+
+    op: str  # "~", "~*", "~~", "~~*"
+    left: "Node"
+    pattern: "Node"
+    negated: bool = False
 
 
-def tokenize(text: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise Unparsed(f"unexpected {text[position:position + 10]!r}")
-        position = match.end()
-        kind = match.lastgroup or ""
-        if kind != "space":
-            tokens.append((kind, match.group()))
-    return tokens
+@dataclass(frozen=True)
+class BinOp:
+    """Arithmetic and every other binary operator (``||``, ``@>``, ``->>``...)."""
+
+    op: str
+    left: "Node"
+    right: "Node"
 
 
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.tokens = tokenize(text)
-        self.position = 0
-
-    def peek(self, offset: int = 0) -> tuple[str, str]:
-        index = self.position + offset
-        return self.tokens[index] if index < len(self.tokens) else ("end", "")
-
-    def take(self, value: str | None = None) -> tuple[str, str]:
-        token = self.peek()
-        if token[0] == "end" or (value is not None and token[1].upper() != value):
-            raise Unparsed(f"expected {value or 'more'}, got {token[1]!r}")
-        self.position += 1
-        return token
-
-    def at(self, value: str) -> bool:
-        return self.peek()[1].upper() == value
-
-    def parse(self) -> Node:
-        node = self.boolean()
-        if self.peek()[0] != "end":
-            raise Unparsed(f"trailing {self.peek()[1]!r}")
-        return node
-
-    def boolean(self) -> Node:
-        items = [self.predicate()]
-        op = None
-        while self.at("AND") or self.at("OR"):
-            word = self.take()[1].upper()
-            if op not in (None, word):
-                raise Unparsed("mixed AND/OR without parentheses")
-            op = word
-            items.append(self.predicate())
-        return items[0] if op is None else BoolOp(op, tuple(items))
-
-    def predicate(self) -> Node:
-        left = self.operand()
-        if self.at("IS"):
-            self.take("IS")
-            self.take("NOT")
-            self.take("NULL")
-            return NotNull(left)
-        kind, value = self.peek()
-        if value not in COMPARISONS:
-            return left  # a parenthesised predicate, or an operand inside parentheses
-        self.take()
-        if value == "=" and self.at("ANY"):
-            return AnyOf(left, self.array())
-        return Cmp(value, left, self.operand())
-
-    def array(self) -> tuple[Lit, ...]:
-        self.take("ANY")
-        self.take("(")
-        depth = 0
-        while self.at("("):  # ((ARRAY[...])::text[])
-            self.take("(")
-            depth += 1
-        self.take("ARRAY")
-        self.take("[")
-        items = [self.literal()]
-        while self.at(","):
-            self.take(",")
-            items.append(self.literal())
-        self.take("]")
-        self.casts()
-        for _ in range(depth):
-            self.take(")")
-            self.casts()
-        self.take(")")
-        return tuple(items)
-
-    def literal(self) -> Lit:
-        node = self.operand()
-        if not isinstance(node, Lit):
-            raise Unparsed("array items must be literals")
-        return node
-
-    def casts(self) -> str | None:
-        last = None
-        while self.at("::"):
-            self.take("::")
-            last = self.type_name()
-        return last
-
-    def type_name(self) -> str:
-        words = []
-        while self.peek()[0] in ("word", "quoted") and self.peek()[1].upper() not in ("AND", "OR", "IS"):
-            words.append(self.take()[1])
-        if not words:
-            raise Unparsed("missing type name")
-        if self.at("("):  # numeric(5,2), character varying(10)
-            while not self.at(")"):
-                self.take()
-            self.take(")")
-        while self.at("["):
-            self.take("[")
-            self.take("]")
-            words.append("[]")
-        return " ".join(words).replace(" []", "[]")
-
-    def operand(self) -> Node:
-        node = self.primary()
-        cast = self.casts()
-        if cast is not None:
-            node = Lit(node.text, node.is_string, cast) if isinstance(node, Lit) else node
-        return node
-
-    def primary(self) -> Node:
-        kind, value = self.peek()
-        if value == "(":
-            self.take("(")
-            node = self.boolean()
-            self.take(")")
-            return node
-        if value == "-" and self.peek(1)[0] == "number":
-            self.take()
-            return Lit("-" + self.take()[1])
-        if kind == "number":
-            return Lit(self.take()[1])
-        if kind == "string":
-            return Lit(self.take()[1][1:-1].replace("''", "'"), is_string=True)
-        if kind == "quoted":
-            return Col(self.take()[1][1:-1].replace('""', '"'))
-        if kind == "word":
-            word = self.take()[1]
-            if word.upper() == "NULL":
-                return Lit(None)
-            if word.upper() in ("TRUE", "FALSE"):
-                return Lit(word.lower(), type="boolean")
-            if self.at("("):
-                if word.lower() not in LENGTH_FUNCTIONS:
-                    raise Unparsed(f"function {word}()")
-                self.take("(")
-                arg = self.operand()
-                self.take(")")
-                return Func(word.lower(), arg)
-            return Col("VALUE" if word == "VALUE" else word)
-        raise Unparsed(f"unexpected {value!r}")
+@dataclass(frozen=True)
+class Neg:
+    operand: "Node"
 
 
-def parse_check(definition: str) -> Node:
-    """The AST of ``CHECK (...)`` text as printed by ``pg_get_constraintdef`` (or a bare expression)."""
-    text = definition.strip()
-    match = re.fullmatch(r"CHECK\s*(\(.*\))(\s+NOT\s+VALID|\s+NO\s+INHERIT)*", text, re.DOTALL | re.IGNORECASE)
-    if match:
-        text = match.group(1)
-    return _Parser(text).parse()
+@dataclass(frozen=True)
+class ArrayOf:
+    items: tuple["Node", ...]
+
+
+@dataclass(frozen=True)
+class Subscript:
+    operand: "Node"
+    index: "Node"
+
+
+@dataclass(frozen=True)
+class Case:
+    subject: "Node | None"
+    whens: tuple[tuple["Node", "Node"], ...]
+    default: "Node | None"
+
+
+Node = Union[Col, Lit, Func, Cast, Cmp, AnyOf, NullTest, BoolTest, Not, BoolOp, Match, BinOp, Neg, ArrayOf,
+             Subscript, Case]
+
+def array_items(node: Node) -> tuple[Node, ...] | None:
+    """The items of a literal array (``ARRAY[...]``, maybe cast, or ``'{a,b}'::text[]``), else None."""
+    while isinstance(node, Cast):
+        node = node.operand
+    if isinstance(node, ArrayOf):
+        return node.items
+    if isinstance(node, Lit) and node.is_string and node.text is not None and node.text.startswith("{") \
+            and node.text.endswith("}"):
+        element = node.type[:-2] if node.type and node.type.endswith("[]") else None
+        return tuple(Lit(None) if item is None else Lit(item, True, element) for item in _array_text(node.text))
+    return None
+
+
+def _array_text(text: str) -> list[str | None]:
+    """``{a,"b c",NULL}`` -> ['a', 'b c', None] (one dimension)."""
+    body = text[1:-1]
+    if not body:
+        return []
+    if "{" in body:
+        raise Unparsed("nested array literal")
+    items: list[str | None] = []
+    for match in re.finditer(r'\s*("(?:[^"\\]|\\.)*"|[^,]*)\s*(?:,|$)', body):
+        raw = match.group(1)
+        if match.start() == len(body):
+            break
+        if raw.startswith('"'):
+            items.append(re.sub(r"\\(.)", r"\1", raw[1:-1]))
+        else:
+            items.append(None if raw.upper() == "NULL" else raw.strip())
+    return items
 
 
 def conjuncts(node: Node) -> list[Node]:
@@ -246,21 +176,31 @@ def conjuncts(node: Node) -> list[Node]:
     return [node]
 
 
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct sub-expressions of *node*."""
+    if isinstance(node, (Func, BoolOp, ArrayOf)):
+        return node.args if isinstance(node, Func) else node.items
+    if isinstance(node, (Cast, NullTest, BoolTest, Not, Neg)):
+        return (node.operand,)
+    if isinstance(node, (Cmp, BinOp)):
+        return (node.left, node.right)
+    if isinstance(node, AnyOf):
+        return (node.left,) + (node.items or ()) + ((node.array,) if node.items is None and node.array else ())
+    if isinstance(node, Match):
+        return (node.left, node.pattern)
+    if isinstance(node, Subscript):
+        return (node.operand, node.index)
+    if isinstance(node, Case):
+        parts = [node.subject] + [part for pair in node.whens for part in pair] + [node.default]
+        return tuple(part for part in parts if part is not None)
+    return ()
+
+
 def columns_of(node: Node) -> set[str]:
     """Column names the expression mentions."""
     if isinstance(node, Col):
         return {node.name}
-    if isinstance(node, Func):
-        return columns_of(node.arg)
-    if isinstance(node, Cmp):
-        return columns_of(node.left) | columns_of(node.right)
-    if isinstance(node, AnyOf):
-        return columns_of(node.left)
-    if isinstance(node, NotNull):
-        return columns_of(node.operand)
-    if isinstance(node, BoolOp):
-        return set().union(*(columns_of(item) for item in node.items))
-    return set()
+    return set().union(*(columns_of(child) for child in children(node)))
 
 
 def replace_value_keyword(expression: str, column_sql: str) -> str:
@@ -268,3 +208,10 @@ def replace_value_keyword(expression: str, column_sql: str) -> str:
     parts = re.split(r"""('(?:[^']|'')*'|"(?:[^"]|"")*")""", expression)
     return "".join(part if index % 2 else re.sub(r"\bVALUE\b", column_sql, part)
                    for index, part in enumerate(parts))
+
+
+def parse_check(definition: str) -> Node:
+    """The tree of ``CHECK (...)`` text as printed by ``pg_get_constraintdef`` (or a bare expression)."""
+    from .checkparser import parse_check as parse
+
+    return parse(definition)

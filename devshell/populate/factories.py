@@ -4,6 +4,11 @@ A module's manifest may say how many rows a table gets::
 
     "populate": {"library_book": {"small": 20, "large": 5000}, "library_tag": 12}
 
+or how its columns' values are spread (see :mod:`.spec`)::
+
+    "populate": {"library_loan": {"per": "library_book", "count": 3,
+                                  "columns": {"days": "normal(14, 4)", "state": {"open": 0.2, "done": 0.8}}}}
+
 and its code may take over a column or whole rows::
 
     from devshell import addon
@@ -30,12 +35,13 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .generators import FactoryColumn, Generator
 from .inference import PlanError
+from .spec import table_spec
 from .sqltypes import ValueType
 from .tableplan import FactoryMap
 
 if TYPE_CHECKING:
-    from ..config import Config
     from ..db.catalog import Catalog
+    from ..modules.discovery import AddonsPath
 
 
 
@@ -55,7 +61,8 @@ class _Faker:
     """One seeded Faker for the module factories of a run, made on first use."""
 
     def __init__(self, locale: str, seed: int) -> None:
-        self.locale, self.seed, self.instance = locale, seed, None
+        self.locale, self.seed = locale, seed
+        self.instance: Any = None
 
     def get(self) -> Any:
         if self.instance is None:
@@ -97,25 +104,26 @@ def _adapter(function: Callable[..., Any], module: str, table: str, column: str 
     return build
 
 
-def module_contributions(config: "Config", cr: Any, catalog: "Catalog", *, seed: int,
+def module_contributions(addons: "AddonsPath", cr: Any, catalog: "Catalog", *, seed: int,
                          locale: str) -> tuple[dict[str, Any], FactoryMap]:
-    """(row counts by table key, factories by (table key, column)) of the modules installed in the database."""
+    """(row counts and column distributions by table key (:class:`.spec.TableSpec`), factories by
+    (table key, column)) of the modules installed in the database."""
     from ..modules.state import installed_modules
 
     installed = installed_modules(cr)
     if not installed:
         return {}, {}
-    from ..modules.discovery import addons_paths, discover_modules
     from ..modules.graph import resolve_order
     from ..modules.loader import load_contributions
 
-    paths = addons_paths(config)
-    available = discover_modules(paths)
-    modules = resolve_order(available, [name for name in installed if name in available], paths)
+    available = addons.modules  # scanned once per Site: start and populate share the scan
+    modules = resolve_order(available, [name for name in installed if name in available], addons.paths)
     counts: dict[str, Any] = {}
     for module in modules:
         for table, spec in module.manifest.populate.items():
-            counts[_table_key(catalog, table, module.name)] = spec
+            declared = table_spec(table, spec, yields_to_size=True)  # checked when the manifest was read
+            declared.origin = f"module {module.name!r}"
+            counts[_table_key(catalog, table, module.name)] = declared
     faker = _Faker(locale, seed)
     factories: FactoryMap = {}
     for item in load_contributions(modules).factories:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any, Callable, Sequence
 
 from .fakes import FakerPools, make_text
+from .patterns import enumeration, generate as make_from_pattern, value_at
 
 Row = dict[str, list[Any]]
 
@@ -102,11 +104,11 @@ class Segments(Generator):
 
     def __post_init__(self) -> None:
         widths = [high - low + 1 for low, high in self.segments]
-        self.capacity = sum(widths)
+        self.capacity = self._total = sum(widths)
         self._cum = list(itertools.accumulate(widths))
 
     def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
-        picks = rng.choices(range(self.capacity), k=len(rows))
+        picks = rng.choices(range(self._total), k=len(rows))
         return [self._at(pick) for pick in picks]
 
     def _at(self, offset: int) -> int:
@@ -115,7 +117,7 @@ class Segments(Generator):
         return self.segments[index][0] + offset - before
 
     def distinct_values(self, rng: Random, count: int) -> list[Any] | None:
-        return [self._at(pick) for pick in rng.sample(range(self.capacity), count)]
+        return [self._at(pick) for pick in rng.sample(range(self._total), count)]
 
 
 @dataclass
@@ -151,14 +153,16 @@ class Text(Generator):
 
 
 def fit_lengths(values: list[str], rng: Random, low: int, high: int | None) -> list[str]:
-    """Cut values longer than *high* (no trailing blanks) and pad those shorter than *low*."""
+    """Cut values longer than *high* after their last whole word (no trailing blanks; one long word is cut
+    where it must) and pad those shorter than *low*."""
     if low == 0 and (high is None or max(map(len, values), default=0) <= high):
         return values
     out = []
     letters = "abcdefghijklmnopqrstuvwxyz"
     for value in values:
         if high is not None and len(value) > high:
-            value = value[:high].rstrip()
+            cut = value[:high + 1].rpartition(" ")[0].rstrip() if " " in value[:high + 1] else ""
+            value = cut if len(cut) >= max(low, 1) else value[:high].rstrip()
         if len(value) < low:
             value += "".join(rng.choices(letters, k=low - len(value)))
         out.append(value)
@@ -251,3 +255,106 @@ class FactoryColumn(Generator):
         names = list(row)
         return [self.call(index, {name: row[name][position] for name in names})
                 for position, index in enumerate(rows)]
+
+
+@dataclass
+class Pattern(Generator):
+    """Text matching a CHECK's pattern: the column's usual text when it already matches, else made
+    from the pattern with rstr. A short anchored pattern (``^[A-Z]{2}$``) knows its capacity."""
+
+    regex: str  # generation regex (repeats bounded)
+    test: "re.Pattern[str] | None"  # how PostgreSQL would test it (None: only the generation regex)
+    usual: Generator | None = None
+    min_length: int = 0
+    max_length: int | None = None
+    label: str = "pattern"
+
+    def __post_init__(self) -> None:
+        self.label = f"text matching {self.regex}"
+        anchored = self.regex.startswith("^") and self.regex.endswith(("\\Z", "$"))
+        self._positions = enumeration(self.regex) if anchored else None
+        if self._positions is not None:
+            capacity = 1
+            for options in self._positions:
+                capacity *= len(options)
+            self.capacity = capacity
+        if self.usual is not None:
+            self.depends = self.usual.depends
+
+    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
+        usual = self.usual.generate(rng, rows, row) if self.usual is not None and self.test is not None else None
+        low, high = self.min_length, self.max_length
+        out = []
+        missing = []
+        for position in range(len(rows)):
+            value = usual[position] if usual is not None else None
+            if value is not None and self.test is not None and self.test.search(value) \
+                    and low <= len(value) and (high is None or len(value) <= high):
+                out.append(value)
+            else:
+                out.append(None)
+                missing.append(position)
+        if missing:
+            for position, value in zip(missing, self._make(rng, len(missing))):
+                out[position] = value
+        return out
+
+    def _make(self, rng: Random, count: int) -> list[str]:
+        if self._positions is not None:
+            return [value_at(self._positions, index) for index in rng.choices(range(self.capacity or 1), k=count)]
+        return make_from_pattern(self.regex, rng, count, self.min_length, self.max_length)
+
+    def distinct_values(self, rng: Random, count: int) -> list[Any] | None:
+        capacity = self.capacity
+        if self._positions is None or capacity is None:
+            return None
+        return [value_at(self._positions, index) for index in rng.sample(range(capacity), count)]
+
+
+@dataclass
+class Mapped(Generator):
+    """Another generator's values passed through a function (dates snapped to the first of a month)."""
+
+    inner: Generator
+    function: Callable[[Any], Any]
+    label: str = "mapped"
+
+    def __post_init__(self) -> None:
+        self.depends = self.inner.depends
+
+    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
+        function = self.function
+        return [None if value is None else function(value) for value in self.inner.generate(rng, rows, row)]
+
+
+@dataclass
+class RangeOf(Generator):
+    """Non-empty ranges ``[low, high)`` whose bounds come from ``bounds`` (daterange, tstzrange, int4range…)."""
+
+    bounds: Generator
+    width: Callable[[Random], Any]
+    label: str = "range"
+
+    def __post_init__(self) -> None:
+        self.label = f"ranges from {self.bounds.label}"
+
+    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
+        width = self.width
+        return [(low, low + width(rng)) for low in self.bounds.generate(rng, rows, row)]
+
+
+@dataclass
+class Translated(Generator):
+    """JSON objects holding one text per locale (``{"en_US": "Belgium"}``): translatable fields."""
+
+    text: Generator
+    locales: tuple[str, ...]
+    label: str = "translations"
+
+    def __post_init__(self) -> None:
+        self.label = f"{{{', '.join(self.locales)}: {self.text.label}}}"
+        self.depends = self.text.depends
+
+    def generate(self, rng: Random, rows: Sequence[int], row: Row) -> list[Any]:
+        locales = self.locales
+        return [{locale: text for locale in locales} for text in self.text.generate(rng, rows, row)]

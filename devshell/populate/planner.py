@@ -7,15 +7,20 @@ fewer distinct values than rows, a cycle of NOT NULL foreign keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection, Mapping
 
 from ..db.catalog import Catalog
-from ..errors import UsageError
+from ..errors import DevshellError, UsageError
+from .failures import unexpected_reason
 from .fakes import FakerPools
 from .ordering import Edge, closure, load_order
 from .references import KeyStore
-from .tableplan import FactoryMap, TablePlan, TablePlanner, check_capacity, nullable_key, update_key
+from .capacity import apply_capacity
+from .keyslots import nullable_key
+from .distributions import Distribution
+from .spec import TableSpec
+from .tableplan import FactoryMap, TablePlan, TablePlanner, update_key
 
 SIZES = {"small": 10, "medium": 100, "large": 1000}
 SKIPPED_PREFIX = "devshell_"  # devshell's own tables (modules, users, this run's record) are never filled
@@ -29,6 +34,13 @@ class Plan:
     seed: int
     size: str
     locale: str
+    failures: dict[str, str] = field(default_factory=dict)  # table left out -> why it cannot be planned
+    key_checks: str = ""  # how the load checks the foreign keys, when not simply row by row (the summary says)
+
+    @property
+    def capped(self) -> dict[str, tuple[int, int, str]]:
+        """Tables whose constraints cap their rows: table -> (rows asked, rows made, why)."""
+        return {table.key: table.capped for table in self.tables if table.capped is not None}
 
     @property
     def total_rows(self) -> int:
@@ -49,6 +61,8 @@ def table_count(key: str, size: str, base: int, overrides: dict[str, Any], count
     """Rows for *key*: a module's count for this size (or ``{"per": table, "count": n}`` rows per
     parent row), else *base*. An explicit number of rows (``--size 500``) applies to every table."""
     spec = overrides.get(key)
+    if isinstance(spec, TableSpec):  # a manifest, --spec, --like or --scale (see .spec, .shape)
+        return spec.rows(size, base, counts)
     if spec is None or size not in SIZES:
         return base
     if isinstance(spec, dict) and "per" in spec:
@@ -73,18 +87,28 @@ def select_tables(catalog: Catalog, names: list[str] | None) -> list[str]:
 def plan_population(catalog: Catalog, existing: Callable[[str], int], max_of: Callable[[str, str], int], *,
                     size: str | int = "small", seed: int = 0, tables: list[str] | None = None,
                     locale: str = "en_US", overrides: dict[str, Any] | None = None,
-                    factories: FactoryMap | None = None, pools: FakerPools | None = None) -> Plan:
-    """Decide everything; *existing(table)* counts rows already there, *max_of(table, column)* their max."""
+                    factories: FactoryMap | None = None, pools: FakerPools | None = None,
+                    exclude: Collection[str] = (), debug: bool = False,
+                    declared: Mapping[tuple[str, str], Distribution] | None = None,
+                    sample: Callable[[str, str], Any] | None = None) -> Plan:
+    """Decide everything; *existing(table)* counts rows already there, *max_of(table, column)* their max.
+
+    A table that cannot be planned is left out with the reason in ``Plan.failures``
+    (tables in *exclude* are left out from the start); the others are planned
+    without its rows. *debug* lets an unexpected exception through. *sample(table, column)*: one value
+    already in the column (json translations are detected from it). *declared*: column distributions
+    by (table, column), from a manifest, ``--spec`` or ``--like`` (see :mod:`.shape`).
+    """
     size_name, base = parse_size(size)
     overrides = overrides or {}
-    selected = select_tables(catalog, tables)
+    selected = [key for key in select_tables(catalog, tables) if key not in exclude]
 
     def needed_parents(key: str) -> list[str]:
         """Empty parents a NOT NULL foreign key of *key* points at: they must be filled too."""
         table = catalog.tables[key]
         return [fk.target for fk in table.foreign_keys
                 if fk.target in catalog.tables and fk.target != key and not nullable_key(table, fk)
-                and existing(fk.target) == 0]
+                and existing(fk.target) == 0 and fk.target not in exclude]
 
     added = closure(selected, needed_parents)
     keys = selected + sorted(added)
@@ -96,8 +120,18 @@ def plan_population(catalog: Catalog, existing: Callable[[str], int], max_of: Ca
         counts[key] = table_count(key, size_name, base, overrides, counts)
     store = KeyStore()
     planner = TablePlanner(catalog, keys, counts, broken, store, pools or FakerPools(locale, seed), factories or {},
-                           existing, max_of)
-    plans = [planner.plan(key, added.get(key)) for key in order]
-    for plan in plans:
-        check_capacity(plan)
-    return Plan(plans, broken, store, seed, size_name, locale)
+                           existing, max_of, sample, declared)
+    plans, failures = [], {}
+    for key in order:
+        try:
+            plan = planner.plan(key, added.get(key))
+            apply_capacity(plan)
+            counts[key] = plan.count  # a capped table: its children pick among the rows it really gets
+            plans.append(plan)
+        except Exception as exc:  # this table cannot be planned: say why, plan the others (no rows from it)
+            if debug and not isinstance(exc, DevshellError):
+                raise
+            failures[key] = exc.message if isinstance(exc, DevshellError) else \
+                unexpected_reason(exc, catalog.tables[key].columns)
+            counts[key] = 0
+    return Plan(plans, broken, store, seed, size_name, locale, failures)

@@ -24,6 +24,9 @@ EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 INT_BOUNDS = {"smallint": (-2**15, 2**15 - 1), "integer": (-2**31, 2**31 - 1), "bigint": (-2**63, 2**63 - 1)}
 TEXT_TYPES = {"text", "character varying", "character", "varchar", "char", "bpchar", "name", "citext", '"char"'}
 FLOAT_TYPES = {"real", "double precision", "float4", "float8"}
+#: built-in range types and the type of their bounds
+RANGE_TYPES = {"int4range": "integer", "int8range": "bigint", "numrange": "numeric", "daterange": "date",
+               "tsrange": "timestamp without time zone", "tstzrange": "timestamp with time zone"}
 
 
 def escape(text: str) -> str:
@@ -122,6 +125,10 @@ class ValueType:
             return value.int if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).int
         if self.kind in ("text", "enum", "inet"):
             return str(value)
+        if self.kind == "range" and self.element is not None:
+            lower, upper = getattr(value, "lower", None), getattr(value, "upper", None)
+            return None if lower is None or upper is None else (self.element.from_db(lower),
+                                                                 self.element.from_db(upper))
         return value
 
 
@@ -205,12 +212,22 @@ def _interval(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
+def _range(element: ValueType) -> Callable[[tuple[Any, Any]], str]:
+    def bound(value: Any) -> str:
+        text = element.formatter(value)
+        return f'"{text}"' if " " in text or "," in text else text
+
+    def format_range(value: tuple[Any, Any]) -> str:
+        return f"[{bound(value[0])},{bound(value[1])})"
+    return format_range
+
+
 def _array(element: ValueType) -> Callable[[list[Any]], str]:
     def quote(item: Any) -> str:
         if item is None:
             return "NULL"
         text = element.formatter(item) if element.kind not in ("text", "enum") else item
-        if element.kind in ("text", "enum", "json", "timestamp", "date", "time", "inet"):
+        if element.kind in ("text", "enum", "json", "timestamp", "date", "time", "inet", "range"):
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
         return text
 
@@ -249,10 +266,13 @@ def value_type(sql_type: str, *, max_length: int | None = None, precision: int |
         return ValueType("time", name, 0, 86399, formatter=_clock)
     if name == "interval":
         return ValueType("interval", name, 0, 10**9, formatter=_interval)
+    if name in RANGE_TYPES:
+        bounds = value_type(RANGE_TYPES[name])
+        return ValueType("range", name, element=bounds, formatter=_range(bounds))
     if name in TEXT_TYPES:
         length = 1 if name == '"char"' else max_length
         return ValueType("text", name, max_length=length, formatter=escape)
-    simple = {"uuid": ("uuid", _uuid), "json": ("json", _json), "jsonb": ("json", _json), "bytea": ("bytea", _bytea),
+    simple: dict[str, tuple[str, Callable[[Any], str]]] = {"uuid": ("uuid", _uuid), "json": ("json", _json), "jsonb": ("json", _json), "bytea": ("bytea", _bytea),
               "tsvector": ("tsvector", escape), "inet": ("inet", escape), "cidr": ("inet", escape),
               "macaddr": ("macaddr", escape), "xml": ("xml", escape), "point": ("point", escape),
               "bit": ("bit", escape), "bit varying": ("bit", escape)}
