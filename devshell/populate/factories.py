@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .generators import FactoryColumn, Generator
 from .inference import PlanError
-from .spec import table_spec
+from .spec import SpecError, table_spec
 from .sqltypes import ValueType
 from .tableplan import FactoryMap
 
@@ -121,7 +121,10 @@ def module_contributions(addons: "AddonsPath", cr: Any, catalog: "Catalog", *, s
     counts: dict[str, Any] = {}
     for module in modules:
         for table, spec in module.manifest.populate.items():
-            declared = table_spec(table, spec, yields_to_size=True)  # checked when the manifest was read
+            try:
+                declared = table_spec(table, spec, yields_to_size=True)
+            except SpecError as exc:
+                raise SpecError(f"module {module.name!r}: 'populate' {exc.message}") from None
             declared.origin = f"module {module.name!r}"
             counts[_table_key(catalog, table, module.name)] = declared
     faker = _Faker(locale, seed)
