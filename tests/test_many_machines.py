@@ -44,11 +44,14 @@ def login(client: Client, db: str) -> str:
     return cookie.value
 
 
-def me(app: Any, cookie: str) -> int:
-    """The status of ``/webtest/me`` (a route for logged-in users) with *cookie*."""
+def me(app: Any, cookie: str, db: str) -> int:
+    """The status of ``/webtest/me`` (a route for logged-in users) on *db* with *cookie*.
+
+    ``?db=`` binds the request when the cookie does not (a forged one): the cluster holds other databases.
+    """
     client = Client(app)
     client.set_cookie(COOKIE, cookie)
-    return client.get("/webtest/me").status_code
+    return client.get("/webtest/me", query_string={"db": db}).status_code
 
 
 def test_machines_with_their_own_data_dirs_share_the_database_secret(db: str, address: Any,
@@ -58,8 +61,8 @@ def test_machines_with_their_own_data_dirs_share_the_database_secret(db: str, ad
     one, other = app_for(tmp_path / "one"), app_for(tmp_path / "two")
     try:
         cookie = login(Client(one), db)
-        assert me(other, cookie) == 200
-        assert me(other, cookie[:-2] + "xx") == 401  # a forged signature is still no session
+        assert me(other, cookie, db) == 200
+        assert me(other, cookie[:-2] + "xx", db) == 401  # a forged signature is still no session
         assert not (tmp_path / "one" / "server_secret").exists()  # no per-machine key was needed
     finally:
         one.close()
@@ -78,8 +81,8 @@ def test_secret_key_setting_signs_for_every_database_with_fallbacks(db: str, tmp
         assert client.get("/webtest/me").status_code == 200  # a fallback key is accepted…
         resigned = client.get_cookie(COOKIE)
         assert resigned is not None and resigned.value != cookie  # …and the cookie signed again with the new one
-        assert me(old, resigned.value) == 401
-        assert me(other, cookie) == 401 and me(plain, cookie) == 401
+        assert me(old, resigned.value, db) == 401
+        assert me(other, cookie, db) == 401 and me(plain, cookie, db) == 401
     finally:
         for app in (old, new, other, plain):
             app.close()
@@ -91,14 +94,14 @@ def test_rotate_secret_keeps_sessions_unless_told_to_end_them(db: str, tmp_path:
         kept = login(Client(app), db)
         rotated = run_devshell("db", "rotate-secret", "-d", db)
         assert rotated.returncode == 0 and "the previous one is accepted until" in rotated.stdout, rotated.stderr
-        assert me(app, kept) == 200
+        assert me(app, kept, db) == 200
         ended = run_devshell("db", "rotate-secret", "-d", db, "--keep-hours", "0")
         assert ended.returncode == 0, ended.stderr
     finally:
         app.close()
     fresh = app_for(tmp_path / "m")  # a server reads the keys again (a running one within a minute)
     try:
-        assert me(fresh, kept) == 401
+        assert me(fresh, kept, db) == 401
     finally:
         fresh.close()
 

@@ -181,6 +181,32 @@ def test_manifest_declares_distributions(address: Any, new_db: str, tmp_path: Pa
     assert abs(_one(address, new_db, "SELECT avg((kind = 'a')::int)::float FROM reading") - 0.7) <= 0.05
 
 
+def test_bad_manifest_declaration_is_one_line_naming_module_table_and_column(address: Any, new_db: str,
+                                                                              tmp_path: Path) -> None:
+    from devshell.db.connection import connect
+    from devshell.errors import UsageError
+    from devshell.modules import install_modules
+
+    module = tmp_path / "addons" / "bad_shape"
+    (module / "data").mkdir(parents=True)
+    (module / "data" / "schema.sql").write_text("CREATE TABLE reading (id serial PRIMARY KEY, level integer);")
+    (module / "__manifest__.py").write_text(repr({
+        "name": "Bad shape", "version": "1.0", "data": ["data/schema.sql"],
+        "populate": {"reading": {"count": 10, "columns": {"level": "normal(60)"}}}}))
+    config = load_config(overrides={"addons_path": [str(module.parent)]})
+    conn = connect(address, new_db)
+    try:
+        install_modules(conn, ["bad_shape"], addons_path=[str(module.parent)], config=config)
+    finally:
+        conn.close()
+    with pytest.raises(UsageError) as caught:
+        populate(new_db, seed=6, quiet=True, config=config)
+    message = str(caught.value)
+    assert message.startswith("module 'bad_shape': 'populate' ") and "reading" in message and "level" in message
+    assert "\n" not in message
+    assert query(address, new_db, "SELECT count(*) FROM reading") == [(0,)]
+
+
 def test_scale_adds_rows_referencing_existing_ones(address: Any, target: str) -> None:
     _execute(address, target, """
         INSERT INTO customer (last_name, email, tier) SELECT 'Doe', 'c' || i || '@x.example', 'basic'

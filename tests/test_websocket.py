@@ -35,8 +35,9 @@ MODES = {
 def server(request: pytest.FixtureRequest, db: str) -> Iterator[ServerProcess]:
     mode = request.param
     # debug: the server logs when a long poll starts waiting
-    server = prefork(*MODES[mode], env=DEBUG_LOG) if mode == "prefork" else \
-        ServerProcess(*MODES[mode], env=DEBUG_LOG).wait_ready()
+    # -d: requests without a session or ?db= are bound to it, however many databases the cluster holds
+    server = prefork("-d", db, *MODES[mode], env=DEBUG_LOG) if mode == "prefork" else \
+        ServerProcess("-d", db, *MODES[mode], env=DEBUG_LOG).wait_ready()
     try:
         yield server
     finally:
