@@ -16,7 +16,7 @@ and SQL share one transaction.
   them in ``films`` instead (``films.to_pandas()``).
 
 Loading the extension also puts each cell under a savepoint (a failed cell is
-rolled back alone, see :mod:`devshell.repl_savepoints`) and completes table and
+rolled back alone, see :mod:`devshell.shell.savepoints`) and completes table and
 column names in ``%%sql`` cells (:mod:`.completion`).
 """
 
@@ -101,7 +101,7 @@ class DevshellMagics(Magics):
 
         An *owned* environment is closed when another one is bound; one the shell opened is left alone.
         """
-        from ..repl import build_namespace
+        from ..shell import build_namespace
 
         namespace = build_namespace(env)
         namespace.pop("__name__", None)
@@ -139,7 +139,7 @@ class DevshellMagics(Magics):
                                        if models else "")])
 
     # -- magics ----------------------------------------------------------------------------------
-    @line_magic("devshell")
+    @line_magic("devshell")  # type: ignore[arg-type]  # IPython 9 types the named form as a union
     def devshell_magic(self, line: str) -> Any:
         """%devshell connect [DB] | servers | stop NAME|all"""
         from ..server.background.registry import servers, stop_all
@@ -186,7 +186,7 @@ class DevshellMagics(Magics):
         else:
             print(f"SQL echo off for {env.db!r}")
 
-    @line_cell_magic("sql")
+    @line_cell_magic("sql")  # type: ignore[arg-type]  # IPython 9 types the named form as a union
     def sql_magic(self, line: str, cell: str | None = None) -> "SqlResult | None":
         """Run SQL on env (``:name`` = the variable name); rows in _sql, or in NAME with ``%%sql NAME <<``.
 
@@ -225,7 +225,7 @@ class DevshellMagics(Magics):
             return None
         return result
 
-    @line_magic("commit")
+    @line_magic("commit")  # type: ignore[arg-type]  # IPython 9 types the named form as a union
     def commit_magic(self, line: str) -> None:
         """Commit env's transaction."""
         env = self.env()
@@ -233,7 +233,7 @@ class DevshellMagics(Magics):
         env.commit()
         print(f"committed on {env.db!r} ({pending} statement{'s' if pending != 1 else ''})")
 
-    @line_magic("rollback")
+    @line_magic("rollback")  # type: ignore[arg-type]  # IPython 9 types the named form as a union
     def rollback_magic(self, line: str) -> None:
         """Roll env's transaction back."""
         env = self.env()
@@ -247,7 +247,7 @@ def register(shell: "InteractiveShell") -> DevshellMagics:
     existing = getattr(shell, "_devshell_magics", None)
     if existing is not None:
         return existing  # type: ignore[no-any-return]
-    from ..repl_savepoints import StatementSavepoints
+    from ..shell.savepoints import StatementSavepoints
     from .completion import register_sql_completion
 
     magics = DevshellMagics(shell)
