@@ -14,12 +14,9 @@ the database and the module.
 
 from __future__ import annotations
 
-import os
-import resource
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from _support import LineClient, open_fds, proc_status, publish, raise_fd_limit, settle, wait_held
 
 IDLE_POLLS = 5000
 WAKE_POLLS = 1000
@@ -74,73 +71,11 @@ for line in FileObjectPosix(sys.stdin.fileno(), "r", close=False):  # cooperativ
 '''
 
 
-def raise_fd_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
-
-
-def proc_status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def wait_held(pid: int, fds: int, timeout: float = 40) -> None:
-    """Until the server holds *fds* descriptors and its CPU has gone quiet (every poll read and waiting)."""
-    deadline = time.monotonic() + timeout
-    while open_fds(pid) < fds:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the server holds {open_fds(pid)} descriptors, expected {fds}")
-        time.sleep(0.1)
-    before = cpu_ticks(pid)
-    while True:
-        time.sleep(0.5)
-        now = cpu_ticks(pid)
-        if now - before <= 2 or time.monotonic() > deadline:
-            return
-        before = now
-
-
-def settle(pid: int) -> None:
-    """Until the server has closed the connections its clients closed (its descriptor count is steady)."""
-    count = open_fds(pid)
-    while True:
-        time.sleep(0.5)
-        now = open_fds(pid)
-        if now == count:
-            return
-        count = now
-
-
-class Client:
+class Client(LineClient):
     """The gevent-based load process, driven line by line."""
 
     def __init__(self, port: int, scratch: Path) -> None:
-        script = scratch / "longpolling_client.py"
-        script.write_text(CLIENT)
-        self.proc = subprocess.Popen([sys.executable, str(script), str(port)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def ask(self, line: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline()
-        if not answer:
-            raise SystemExit("the long-polling client died")
-        return answer.strip()
+        super().__init__("long-polling client", scratch / "longpolling_client.py", CLIENT, str(port))
 
     def open(self, name: str, count: int, channel: str, timeout: float) -> None:
         self.ask(f"open {name} {count} {channel} {timeout}")
@@ -148,24 +83,6 @@ class Client:
     def wait(self, name: str) -> tuple[int, float, int]:
         answered, last, ok = self.ask(f"wait {name}").split()
         return int(answered), float(last), int(ok)
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        self.proc.wait(30)
-        self.proc.stdout.close()
-
-
-def publish(db: str, channel: str, message: object) -> float:
-    import devshell
-
-    env = devshell.connect(db)
-    try:
-        env.bus.send(channel, message)
-        env.commit()
-        return time.monotonic()
-    finally:
-        env.close()
 
 
 def measure_longpolling(command: list[str], scratch: Path, db: str) -> None:

@@ -24,6 +24,7 @@ database it creates and drops.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import re
@@ -38,7 +39,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 BODY = b"hello, world"
 MODULE = "bench_hello"
@@ -178,6 +179,53 @@ def python_rate(port: int, path: str, seconds: float, connections: int) -> float
     return sum(counts) / (time.monotonic() - started)
 
 
+@contextlib.contextmanager
+def bench_database(args: argparse.Namespace, scratch_prefix: str, db_prefix: str) -> Iterator[Bench]:
+    """A scratch folder, the hello module and a database with it installed; the database and folder go after.
+
+    The embedded cluster is the one under DEVSHELL_DATA_DIR, else a new one in the scratch folder.
+    """
+    use_wrk = shutil.which("wrk") is not None and not args.python_load
+    scratch = Path(tempfile.mkdtemp(prefix=scratch_prefix))
+    os.chmod(scratch, 0o755)
+    own_cluster = "DEVSHELL_DATA_DIR" not in os.environ  # started in the scratch folder: stopped at the end
+    os.environ.setdefault("DEVSHELL_DATA_DIR", str(scratch / "data"))
+    addons = scratch / "addons"
+    write_module(addons)
+
+    from devshell.config import load_config
+    from devshell.db.admin import drop_database
+    from devshell.db.connection import resolve_server
+    from devshell.modules import init_database
+
+    config = load_config(overrides={"addons_path": [str(addons)]})
+    address = resolve_server(config)
+    db = f"{db_prefix}_{os.getpid()}"
+    init_database(config, db, [MODULE], admin_password="bench")
+    try:
+        yield Bench(args, wrk_rate if use_wrk else python_rate, "wrk" if use_wrk else "python threads", scratch,
+                    addons, db)
+    finally:
+        drop_database(address, db, missing_ok=True)
+        if own_cluster:
+            from devshell.db.embedded import EmbeddedCluster
+
+            EmbeddedCluster(scratch / "data").stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def alternate(bench: Bench, first: tuple[int, str], second: tuple[int, str]) -> tuple[list[float], list[float]]:
+    """The req/s of two (port, path) targets: both warmed up, then measured in alternating rounds."""
+    args = bench.args
+    for port, path in (first, second):
+        bench.measure(port, path, 1, args.connections)
+    first_rates, second_rates = [], []
+    for _round in range(args.rounds):
+        first_rates.append(bench.measure(*first, args.seconds, args.connections))
+        second_rates.append(bench.measure(*second, args.seconds, args.connections))
+    return first_rates, second_rates
+
+
 def compare(bench: Bench, title: str, bare: tuple[str, list[str]], ours: tuple[str, list[str]],
             bare_cwd: Path | None = None) -> float:
     """Bare server vs devshell in alternating rounds; prints both and returns the ratio of medians."""
@@ -190,12 +238,7 @@ def compare(bench: Bench, title: str, bare: tuple[str, list[str]], ours: tuple[s
         servers.append(our_proc)
         check(bare_port, "/")
         check(our_port, "/bench/hello")
-        bench.measure(bare_port, "/", 1, args.connections)  # warm up both
-        bench.measure(our_port, "/bench/hello", 1, args.connections)
-        bare_rates, our_rates = [], []
-        for _round in range(args.rounds):
-            bare_rates.append(bench.measure(bare_port, "/", args.seconds, args.connections))
-            our_rates.append(bench.measure(our_port, "/bench/hello", args.seconds, args.connections))
+        bare_rates, our_rates = alternate(bench, (bare_port, "/"), (our_port, "/bench/hello"))
     finally:
         for proc in servers:
             stop(proc)
@@ -251,33 +294,11 @@ def main() -> None:
     unknown = set(modes) - set(MODES)
     if unknown:
         parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
-    use_wrk = shutil.which("wrk") is not None and not args.python_load
-
-    scratch = Path(tempfile.mkdtemp(prefix="devshell-bench-"))
-    os.chmod(scratch, 0o755)
-    os.environ.setdefault("DEVSHELL_DATA_DIR", str(scratch / "data"))
-    addons = scratch / "addons"
-    write_module(addons)
-
-    from devshell.config import load_config
-    from devshell.db.admin import drop_database
-    from devshell.db.connection import resolve_server
-    from devshell.modules import init_database
-
-    config = load_config(overrides={"addons_path": [str(addons)]})
-    address = resolve_server(config)
-    db = f"bench_server_{os.getpid()}"
-    init_database(config, db, [MODULE], admin_password="bench")
-    bench = Bench(args, wrk_rate if use_wrk else python_rate, "wrk" if use_wrk else "python threads", scratch,
-                  addons, db)
     benches = {"threaded": bench_threaded, "gevent": bench_gevent, "prefork": bench_prefork,
                "longpolling": bench_longpolling}
-    try:
+    with bench_database(args, "devshell-bench-", "bench_server") as bench:
         for mode in modes:
             benches[mode](bench)
-    finally:
-        drop_database(address, db, missing_ok=True)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

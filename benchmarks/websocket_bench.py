@@ -21,16 +21,11 @@ DEVSHELL_DATA_DIR (a temporary one when unset) and a database it creates and dro
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-from longpolling_bench import open_fds, proc_status, publish, raise_fd_limit, settle, wait_held
-from server_bench import MODULE, Bench, check, python_rate, start, stop, wrk_rate, write_module
+from _support import LineClient, open_fds, proc_status, publish, raise_fd_limit, settle, wait_held
+from server_bench import Bench, alternate, bench_database, check, start, stop
 
 CLIENT = r'''
 from gevent import monkey
@@ -142,29 +137,11 @@ for line in FileObjectPosix(sys.stdin.fileno(), "r", close=False):
 '''
 
 
-class Client:
+class Client(LineClient):
     """The gevent-based client process, driven line by line."""
 
     def __init__(self, port: int, db: str, scratch: Path) -> None:
-        script = scratch / "websocket_client.py"
-        script.write_text(CLIENT)
-        self.proc = subprocess.Popen([sys.executable, str(script), str(port), db], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-
-    def ask(self, line: str) -> str:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline()
-        if not answer:
-            raise SystemExit("the WebSocket client died")
-        return answer.strip()
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.close()
-        self.proc.wait(30)
-        self.proc.stdout.close()
+        super().__init__("WebSocket client", scratch / "websocket_client.py", CLIENT, str(port), db)
 
 
 def fit(wanted: int, limit: int, label: str) -> int:
@@ -220,12 +197,7 @@ def measure_prefork(bench: Bench, clients: int) -> None:
         try:
             client.ask(f"poll polls {clients} waiting")
             client.ask(f"ws sockets {clients} waiting")
-            bench.measure(quiet_port, "/bench/hello", 1, args.connections)  # warm up both
-            bench.measure(busy_port, "/bench/hello", 1, args.connections)
-            quiet_rates, busy_rates = [], []
-            for _round in range(args.rounds):
-                quiet_rates.append(bench.measure(quiet_port, "/bench/hello", args.seconds, args.connections))
-                busy_rates.append(bench.measure(busy_port, "/bench/hello", args.seconds, args.connections))
+            quiet_rates, busy_rates = alternate(bench, (quiet_port, "/bench/hello"), (busy_port, "/bench/hello"))
         finally:
             client.close()
     finally:
@@ -255,33 +227,11 @@ def main() -> None:
     parser.add_argument("--python-load", action="store_true", help="Use the Python load generator even if wrk exists.")
     args = parser.parse_args()
     parts = {part.strip() for part in args.parts.split(",") if part.strip()}
-    use_wrk = shutil.which("wrk") is not None and not args.python_load
-
-    scratch = Path(tempfile.mkdtemp(prefix="devshell-wsbench-"))
-    os.chmod(scratch, 0o755)
-    os.environ.setdefault("DEVSHELL_DATA_DIR", str(scratch / "data"))
-    addons = scratch / "addons"
-    write_module(addons)
-
-    from devshell.config import load_config
-    from devshell.db.admin import drop_database
-    from devshell.db.connection import resolve_server
-    from devshell.modules import init_database
-
-    config = load_config(overrides={"addons_path": [str(addons)]})
-    address = resolve_server(config)
-    db = f"bench_websocket_{os.getpid()}"
-    init_database(config, db, [MODULE], admin_password="bench")
-    bench = Bench(args, wrk_rate if use_wrk else python_rate, "wrk" if use_wrk else "python threads", scratch,
-                  addons, db)
-    try:
+    with bench_database(args, "devshell-wsbench-", "bench_websocket") as bench:
         if "idle" in parts:
             measure_gevent(bench, args.sockets, args.subscribers)
         if "prefork" in parts:
             measure_prefork(bench, args.clients)
-    finally:
-        drop_database(address, db, missing_ok=True)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

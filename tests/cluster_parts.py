@@ -1,26 +1,26 @@
-"""Real parts of the many-machines test: PgBouncer in front of the session's PostgreSQL, an nginx front, nodes.
+"""Real parts of the many-machines test: PgBouncer in front of the session's PostgreSQL, and the nodes.
 
 PgBouncer (the Debian package, installed when missing) listens on loopback TCP in
 transaction pooling mode and reaches PostgreSQL over the embedded cluster's unix
 socket, where the cluster trusts its superuser (``--auth-local=trust``, see
 devshell/db/embedded.py); clients authenticate to PgBouncer with ``auth_type =
 trust`` and a userlist naming that role. PgBouncer refuses to run as root: as
-root it is started with ``-u`` the account that runs the cluster.
+root it is started with ``-u`` the account that runs the cluster. The nginx front is in
+nginx_front.py.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from debian_tools import ensure_tool
+from nginx_front import free_port, wait_for_port
 from server_process import ServerProcess
 
 PGBOUNCER_INI = """\
@@ -38,43 +38,6 @@ max_client_conn = 400
 default_pool_size = 20
 server_idle_timeout = 30
 """
-
-NGINX_WRAPPER = """\
-{user}daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log info;
-events {{ worker_connections 512; }}
-http {{
-    access_log {root}/access.log;
-    client_body_temp_path {root}/client_body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    include {root}/devshell.conf;
-}}
-"""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(host: str, port: int, process: subprocess.Popen[Any], log: Path, timeout: float = 20) -> None:
-    """Until *host*:*port* accepts a connection; fails with *log* if *process* exits first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{log.name} never listened on {host}:{port}:\n"
-                                     + (log.read_text() if log.exists() else "")) from None
-            time.sleep(0.05)
 
 
 class PgBouncer:
@@ -105,27 +68,6 @@ class PgBouncer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
-
-
-class NginxFront:
-    """nginx on a free loopback port with the config devshell prints for *upstreams*."""
-
-    def __init__(self, binary: str, config_text: str, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        assert "listen 80;" in config_text
-        (root / "devshell.conf").write_text(config_text.replace("listen 80;", f"listen 127.0.0.1:{self.port};"))
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        (root / "nginx.conf").write_text(NGINX_WRAPPER.format(root=root, user=user))
-        self.process = subprocess.Popen([binary, "-p", str(root), "-c", str(root / "nginx.conf"), "-e",
-                                         str(root / "error.log")], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        wait_for_port("127.0.0.1", self.port, self.process, root / "error.log")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 def start_node(interface: str, addons: Path, db: str, env: dict[str, str]) -> ServerProcess:

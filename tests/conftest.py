@@ -107,17 +107,10 @@ def db(address) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 def load_sql_script(address, dbname: str, path: Path, skip_owner: bool = True) -> None:  # type: ignore[no-untyped-def]
     """Run a SQL script (no COPY FROM stdin) in one transaction, OWNER TO lines skipped."""
-    from devshell.db.connection import connect
-
     lines = path.read_text().splitlines()
     if skip_owner:
         lines = [line for line in lines if "OWNER TO" not in line]
-    conn = connect(address, dbname)
-    try:
-        with conn, conn.cursor() as cr:
-            cr.execute("\n".join(lines))
-    finally:
-        conn.close()
+    execute(address, dbname, "\n".join(lines))
 
 
 @pytest.fixture(scope="session")
@@ -171,6 +164,18 @@ def query(address, db: str, sql: str, params: tuple = ()) -> list[tuple]:  # typ
         with conn.cursor() as cr:
             cr.execute(sql, params or None)
             return cr.fetchall()
+    finally:
+        conn.close()
+
+
+def execute(address, db: str, sql: str) -> None:  # type: ignore[no-untyped-def]
+    """Run *sql* (one statement or many) on *db* and commit, in a connection of its own."""
+    from devshell.db.connection import connect
+
+    conn = connect(address, db)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute(sql)
     finally:
         conn.close()
 

@@ -25,11 +25,11 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from cluster_parts import NginxFront, PgBouncer, start_node
+from cluster_parts import PgBouncer, start_node
 from conftest import DATA_DIR, query, run_devshell, unique_name
+from nginx_front import NginxFront, nginx_binary
 from realtime_client import BusSocket, long_poll
 from server_process import ServerProcess
-from test_server_nginx import nginx_binary
 
 ADDONS = Path(__file__).resolve().parent / "fixtures" / "addons_cluster"
 INTERFACES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")

@@ -173,7 +173,7 @@ def test_config_command_shows_value_and_source(layout: dict[str, Path]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == f"# project: {layout['project']}"
     rows = parse_table(result.stdout)
-    from devshell.config import SETTINGS
+    from devshell.settings import SETTINGS
 
     assert set(rows) == set(SETTINGS)
     assert rows["http_port"] == ("1001", f"user file {user_file}")
@@ -264,7 +264,7 @@ def test_invalid_user_file_names_the_file(layout: dict[str, Path]) -> None:
 @pytest.mark.parametrize("key, value", [("mode", "fast"), ("log_level", "loud"), ("shell_interface", "emacs"),
                                         ("db_sslmode", "sometimes")])
 def test_a_value_outside_the_choices_is_one_line_exit_2(layout: dict[str, Path], key: str, value: str) -> None:
-    from devshell.config import SETTINGS
+    from devshell.settings import SETTINGS
 
     variable = f"DEVSHELL_{key.upper()}"
     result = run_config(cwd=layout["tmp"], user_dir=layout["user_dir"], env={variable: value})
@@ -287,7 +287,7 @@ def test_choices_ignore_case_and_keep_the_known_spelling(layout: dict[str, Path]
 
 
 def test_the_mode_flag_offers_the_declared_choices() -> None:
-    from devshell.config import SETTINGS
+    from devshell.settings import SETTINGS
 
     result = run_devshell("server", "-h")
     assert result.returncode == 0

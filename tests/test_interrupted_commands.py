@@ -18,7 +18,7 @@ from typing import Any, Iterator, cast
 
 import pytest
 
-from conftest import assert_one_line_error, eventually, query, run_devshell, unique_name
+from conftest import assert_one_line_error, eventually, execute, query, run_devshell, unique_name
 
 MAINTENANCE = "postgres"
 SLOW_SQL = "CREATE TABLE slow_row (id int);\nSELECT pg_sleep(2);\n"
@@ -37,18 +37,6 @@ def finished(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
 def databases_like(address: Any, pattern: str) -> list[str]:
     return [row[0] for row in query(address, MAINTENANCE, "SELECT datname FROM pg_database WHERE datname LIKE %s",
                                     (pattern,))]
-
-
-def execute(address: Any, db: str, sql: str) -> None:
-    """Run *sql* on *db* and commit."""
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn, conn.cursor() as cr:
-            cr.execute(sql)
-    finally:
-        conn.close()
 
 
 def listed(address: Any) -> list[str]:

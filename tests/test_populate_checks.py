@@ -11,18 +11,7 @@ import re
 
 import pytest
 
-from conftest import assert_one_line_error, query, run_devshell
-
-
-def make_schema(address, db: str, sql: str) -> None:  # type: ignore[no-untyped-def]
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn, conn.cursor() as cr:
-            cr.execute(sql)
-    finally:
-        conn.close()
+from conftest import assert_one_line_error, execute, query, run_devshell
 
 
 def populate_ok(db: str, size: str = "medium", *extra: str) -> str:
@@ -129,7 +118,7 @@ REPRODUCTIONS = {
 @pytest.mark.parametrize("name", sorted(REPRODUCTIONS))
 def test_reproduction(address, new_db, name: str) -> None:  # type: ignore[no-untyped-def]
     sql, size, checks = REPRODUCTIONS[name]
-    make_schema(address, new_db, sql)
+    execute(address, new_db, sql)
     populate_ok(new_db, size)
     for table, statements in checks.items():
         assert one(address, new_db, f'SELECT count(*) FROM "{table}"') == ROWS[size]
@@ -138,7 +127,7 @@ def test_reproduction(address, new_db, name: str) -> None:  # type: ignore[no-un
 
 
 def test_boolean_list_partitions_and_a_check_on_one_partition(address, new_db) -> None:  # type: ignore[no-untyped-def]
-    make_schema(address, new_db, """
+    execute(address, new_db, """
         CREATE TABLE flags (id serial, va boolean NOT NULL, n int NOT NULL, PRIMARY KEY (id, va))
             PARTITION BY LIST (va);
         CREATE TABLE flags_on PARTITION OF flags FOR VALUES IN (true);
@@ -166,7 +155,7 @@ def test_repairs_are_deterministic(address, new_db) -> None:  # type: ignore[no-
     try:
         dumps = []
         for db in (new_db, other):
-            make_schema(address, db, sql)
+            execute(address, db, sql)
             populate_ok(db)
             dumps.append([query(address, db, f"SELECT * FROM {table} ORDER BY id") for table in ("labels", "artist",
                                                                                               "isrc")])
@@ -176,7 +165,7 @@ def test_repairs_are_deterministic(address, new_db) -> None:  # type: ignore[no-
 
 
 def test_mostly_rejecting_check_is_named_with_its_rate(address, new_db) -> None:  # type: ignore[no-untyped-def]
-    make_schema(address, new_db, """
+    execute(address, new_db, """
         CREATE FUNCTION lucky(text) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$ SELECT md5($1) LIKE '00%' $$;
         CREATE FUNCTION fair(text) RETURNS boolean IMMUTABLE LANGUAGE sql AS $$ SELECT md5($1) < '8' $$;
         CREATE TABLE ticket (id serial PRIMARY KEY, word text NOT NULL, note text NOT NULL,
@@ -186,7 +175,7 @@ def test_mostly_rejecting_check_is_named_with_its_rate(address, new_db) -> None:
     assert "ticket_fair" not in line, line  # it rejects half the rows: retries get past it
     assert one(address, new_db, "SELECT count(*) FROM ticket") == 0
     # a CHECK that rejects only some of the rows is fine: the others are made again
-    make_schema(address, new_db, "ALTER TABLE ticket DROP CONSTRAINT ticket_lucky")
+    execute(address, new_db, "ALTER TABLE ticket DROP CONSTRAINT ticket_lucky")
     populate_ok(new_db)
     assert one(address, new_db, "SELECT count(*) FROM ticket") == 100
 
@@ -213,7 +202,7 @@ EXOTIC = [
 
 def test_exotic_checks_never_give_a_traceback(address, new_db) -> None:  # type: ignore[no-untyped-def]
     checks = ",\n".join(f"CONSTRAINT x{i} {check}" for i, check in enumerate(EXOTIC))
-    make_schema(address, new_db, f"""
+    execute(address, new_db, f"""
         CREATE TABLE exotic (id serial PRIMARY KEY, n int, kind text, word text, at timestamptz NOT NULL,
             tags text[], doc jsonb NOT NULL, {checks});""")
     for extra in (("--dry-run",), ()):

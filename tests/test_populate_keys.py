@@ -15,18 +15,7 @@ from typing import Any, Iterator
 import psycopg2
 import pytest
 
-from conftest import query, run_devshell
-
-
-def execute(address: Any, db: str, text: str) -> None:
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn, conn.cursor() as cr:
-            cr.execute(text)
-    finally:
-        conn.close()
+from conftest import execute, query, run_devshell
 
 
 def scalar(address: Any, db: str, text: str) -> Any:

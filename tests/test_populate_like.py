@@ -11,7 +11,7 @@ import pytest
 from devshell.config import load_config
 from devshell.populate import populate
 
-from conftest import assert_one_line_error, query, run_devshell, unique_name
+from conftest import assert_one_line_error, execute, query, run_devshell, unique_name
 
 SCHEMA = """
 CREATE TABLE customer (id serial PRIMARY KEY, last_name text NOT NULL, email text UNIQUE, tier text NOT NULL)
@@ -38,23 +38,12 @@ STATUS = "SELECT status, count(*)::float / sum(count(*)) OVER () FROM orders GRO
 QUARTILES = "SELECT percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY amount) FROM orders"
 
 
-def _execute(address: Any, db: str, text: str) -> None:
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn, conn.cursor() as cr:
-            cr.execute(text)
-    finally:
-        conn.close()
-
-
 def _database(address: Any, sql: str) -> str:
     from devshell.db.admin import create_database
 
     name = unique_name("like")
     create_database(address, name)
-    _execute(address, name, sql)
+    execute(address, name, sql)
     return name
 
 
@@ -208,7 +197,7 @@ def test_bad_manifest_declaration_is_one_line_naming_module_table_and_column(add
 
 
 def test_scale_adds_rows_referencing_existing_ones(address: Any, target: str) -> None:
-    _execute(address, target, """
+    execute(address, target, """
         INSERT INTO customer (last_name, email, tier) SELECT 'Doe', 'c' || i || '@x.example', 'basic'
           FROM generate_series(1, 20) i;
         INSERT INTO orders (customer_id, status) SELECT 1 + i % 20, 'new' FROM generate_series(1, 400) i;""")

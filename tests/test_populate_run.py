@@ -15,18 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import DATA_DIR, assert_one_line_error, query, run_devshell, wait_for_statement
-
-
-def execute(address: Any, db: str, text: str) -> None:
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn, conn.cursor() as cr:
-            cr.execute(text)
-    finally:
-        conn.close()
+from conftest import DATA_DIR, assert_one_line_error, execute, query, run_devshell, wait_for_statement
 
 
 def scalar(address: Any, db: str, text: str) -> Any:
@@ -55,6 +44,12 @@ CREATE TRIGGER f_off AFTER INSERT ON event FOR EACH ROW EXECUTE FUNCTION f();
 ALTER TABLE event DISABLE TRIGGER f_off;
 """
 TRIGGER_STATES = "SELECT tgname, tgenabled FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname"
+#: a big table loaded after a small one: what the interruption tests stop half way
+SMALL_AND_BIG = """
+CREATE TABLE small (id serial PRIMARY KEY, name text NOT NULL);
+CREATE TABLE big (id serial PRIMARY KEY, small_id int NOT NULL REFERENCES small, full_name text NOT NULL,
+                  email text NOT NULL, created_at timestamptz NOT NULL);
+"""
 
 
 def test_triggers_are_disabled_for_the_load_by_default(address, new_db) -> None:  # type: ignore[no-untyped-def]
@@ -336,10 +331,7 @@ def test_empty_database_has_nothing_to_populate(new_db) -> None:  # type: ignore
 
 
 def test_ctrl_c_writes_nothing(address, new_db) -> None:  # type: ignore[no-untyped-def]
-    execute(address, new_db, """
-        CREATE TABLE small (id serial PRIMARY KEY, name text NOT NULL);
-        CREATE TABLE big (id serial PRIMARY KEY, small_id int NOT NULL REFERENCES small, full_name text NOT NULL,
-                          email text NOT NULL, created_at timestamptz NOT NULL);""")
+    execute(address, new_db, SMALL_AND_BIG)
     with subprocess.Popen([sys.executable, "-m", "devshell", "populate", "-d", new_db, "--size", "200000"],
                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=dict(os.environ)) as child:
         try:
@@ -362,10 +354,7 @@ def test_ctrl_c_writes_nothing(address, new_db) -> None:  # type: ignore[no-unty
 
 
 def test_server_ending_the_session_mid_copy_is_one_line(address, new_db) -> None:  # type: ignore[no-untyped-def]
-    execute(address, new_db, """
-        CREATE TABLE small (id serial PRIMARY KEY, name text NOT NULL);
-        CREATE TABLE big (id serial PRIMARY KEY, small_id int NOT NULL REFERENCES small, full_name text NOT NULL,
-                          email text NOT NULL, created_at timestamptz NOT NULL);""")
+    execute(address, new_db, SMALL_AND_BIG)
     with subprocess.Popen([sys.executable, "-m", "devshell", "populate", "-d", new_db, "--size", "200000"],
                           stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)) as child:
         try:

@@ -9,22 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import query, run_devshell
+from conftest import execute, query, run_devshell
 
 import synthetic_schema
 
 MEDIUM = 100
-
-
-def load(address: Any, db: str, text: str) -> None:
-    from devshell.db.connection import connect
-
-    conn = connect(address, db)
-    try:
-        with conn, conn.cursor() as cr:
-            cr.execute(text)
-    finally:
-        conn.close()
 
 
 def row_counts(address: Any, db: str, tables: list[str]) -> dict[str, int]:
@@ -45,7 +34,7 @@ def test_schema_is_large_and_deterministic() -> None:
 
 def test_every_table_filled_at_medium(address, new_db) -> None:  # type: ignore[no-untyped-def]
     schema = synthetic_schema.build()
-    load(address, new_db, schema.sql)
+    execute(address, new_db, schema.sql)
 
     # the dry run tries the same load, says it will succeed, and leaves every table empty
     dry = run_devshell("populate", "-d", new_db, "--size", "medium", "--seed", "3", "--dry-run", timeout=600)
@@ -74,7 +63,7 @@ def test_second_run_on_the_filled_schema(address, new_db) -> None:  # type: igno
     uniques, padded char keys, unique keys set by the cycle UPDATEs, ranges under exclusion constraints)
     must keep clear of the rows already there."""
     schema = synthetic_schema.build()
-    load(address, new_db, schema.sql)
+    execute(address, new_db, schema.sql)
     small = 10
     for run in (1, 2):
         result = run_devshell("populate", "-d", new_db, "--size", "small", "--seed", "3", timeout=600)

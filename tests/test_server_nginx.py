@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -15,44 +11,9 @@ import pytest
 import requests
 
 from conftest import run_devshell
+from nginx_front import NginxFront, nginx_binary
 from process_tree import longpolling_url, prefork, publish
 from server_process import DEBUG_LOG, ServerProcess
-
-NGINX_WRAPPER = """\
-{user}daemon off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log {root}/access.log;
-    client_body_temp_path {root}/client_body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    include {root}/devshell.conf;
-}}
-"""
-
-
-def nginx_binary() -> str:
-    """nginx from PATH, installed from the Debian package first when missing (we run as root in CI)."""
-    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        environ = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=environ, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "nginx"], check=True, env=environ, capture_output=True)
-        found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
-    if found is None:
-        pytest.fail("these tests need nginx: apt-get install nginx (or brew install nginx)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -75,27 +36,11 @@ def proxy(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> It
                            "--gevent-port", gevent_port)
     assert printed.returncode == 0, printed.stderr
     assert "listen 80;" in printed.stdout
-    port = free_port()
-    (root / "devshell.conf").write_text(printed.stdout.replace("listen 80;", f"listen 127.0.0.1:{port};"))
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    (root / "nginx.conf").write_text(NGINX_WRAPPER.format(root=root, user=user))
-    process = subprocess.Popen([binary, "-p", str(root), "-c", str(root / "nginx.conf"), "-e",
-                                str(root / "error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    front = NginxFront(binary, printed.stdout, root)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                requests.get(url + "/web/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("nginx did not start:\n" + (root / "error.log").read_text()) from None
-                time.sleep(0.1)
-        yield url
+        yield front.url
     finally:
-        process.terminate()
-        process.wait(10)
+        front.stop()
 
 
 def test_the_printed_config_needs_fixed_ports() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import assert_one_line_error, eventually, query, run_devshell
 
-from devshell.repl import available_interfaces
+from devshell.shell.session import available_interfaces
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_exception_with_commit_rolls_back_and_exits_1(address, notes_db: str) ->
                           "note.create({'body': 'x'})\nraise ValueError('boom')")
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "ValueError: boom" in result.stderr
-    assert "repl.py" not in result.stderr  # only the user's frames
+    assert "session.py" not in result.stderr  # only the user's frames
     assert note_count(address, notes_db) == 2
 
 
@@ -147,7 +147,7 @@ def test_init_and_a_shell_on_one_site_resolve_the_server_and_scan_once(
     from devshell.config import load_config
     from devshell.db.admin import drop_database
     from devshell.modules import init_database
-    from devshell.repl import run_shell
+    from devshell.shell import run_shell
     from devshell.site import Site
 
     caplog.set_level(logging.DEBUG, logger="devshell")

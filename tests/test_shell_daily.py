@@ -15,7 +15,7 @@ import pytest
 from conftest import query, run_devshell
 from test_shell import PROMPTS, leave, note_count, notes_db, spawn_shell, tolerant  # noqa: F401 - a fixture
 
-from devshell.repl import available_interfaces
+from devshell.shell.session import available_interfaces
 
 ANSI_ESCAPES = r"\x1b\[[0-9;?]*[A-Za-z]"
 INTERACTIVE = [name for name in ("ipython", "ptpython", "python") if name in available_interfaces()]

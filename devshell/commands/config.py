@@ -6,7 +6,8 @@ import json
 
 import click
 
-from ..config import SETTINGS, display_value, unknown_key_messages
+from ..config import display_value, unknown_key_messages
+from ..settings import SETTINGS
 from . import load
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..config import SETTINGS
+from ..settings import SETTINGS
 from . import database_option, debug_enabled, load_site
 
 
@@ -30,7 +30,7 @@ def shell_command(ctx: click.Context, database: str | None, interface: str | Non
     Without --commit everything is rolled back at exit, unless you call env.commit().
     Piped stdin runs as a script: `echo "print(env.db)" | devshell shell -d DB`.
     """
-    from ..repl import run_shell
+    from ..shell import run_shell
 
     site = load_site(ctx, db_name=database, shell_interface=interface, log_sql=log_sql)
     return run_shell(site, code=code, script=script, args=args, commit=commit,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..config import SETTINGS
+from ..settings import SETTINGS
 from . import database_option, names
 
 

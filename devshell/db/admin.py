@@ -144,7 +144,7 @@ def _execute_admin(cr: "PgCursor", query: "Composable", name: str) -> None:
 # -- dump and restore ----------------------------------------------------------------------
 
 def _tool(name: str, bindir: str | None) -> str:
-    from .embedded import find_bindir
+    from .binaries import find_bindir
 
     return str(find_bindir(bindir) / name)
 

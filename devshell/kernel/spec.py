@@ -50,7 +50,8 @@ def default_kernel_name(db: str) -> str:
 
 def kernel_environment(config: "Config", db: str) -> tuple[dict[str, str], list[str]]:
     """(``DEVSHELL_*`` variables for every setting in effect, the secret settings left out)."""
-    from ..config import SETTINGS, child_environment
+    from ..config import child_environment
+    from ..settings import SETTINGS
 
     variables = child_environment(config, complete=True, db_name=db, data_dir=str(config.data_dir))
     secrets = [key for key, setting in SETTINGS.items()

@@ -323,24 +323,22 @@ def _midnight(expr: Expr, other: str) -> Expr:
 
 
 def _all(parts: list[Fn]) -> Fn:
-    def conjunction(row: Row) -> bool | None:
-        unknown = False
-        for part in parts:
-            value = part(row)
-            if value is False:
-                return False
-            unknown = unknown or value is None
-        return None if unknown else True
-    return conjunction
+    """SQL's AND over *parts*: false wins, else unknown (None) if a part is."""
+    return _three_valued(parts, decisive=False)
 
 
 def _any(parts: list[Fn]) -> Fn:
-    def disjunction(row: Row) -> bool | None:
+    """SQL's OR over *parts*: true wins, else unknown (None) if a part is."""
+    return _three_valued(parts, decisive=True)
+
+
+def _three_valued(parts: list[Fn], *, decisive: bool) -> Fn:
+    def combined(row: Row) -> bool | None:
         unknown = False
         for part in parts:
             value = part(row)
-            if value is True:
-                return True
+            if value is decisive:
+                return decisive
             unknown = unknown or value is None
-        return None if unknown else False
-    return disjunction
+        return None if unknown else not decisive
+    return combined

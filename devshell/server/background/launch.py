@@ -23,7 +23,8 @@ def server_config(mode: str, db: str | None, port: int, options: dict[str, Any],
 
     The configuration validates the mode and applies ``workers > 0`` (prefork only).
     """
-    from ...config import SETTINGS, load_config, suggestion
+    from ...config import load_config, suggestion
+    from ...settings import SETTINGS
 
     for key in options:
         if key not in SETTINGS:

@@ -46,14 +46,21 @@ def bind_socket(interface: str, port: int, *, flag: str = "--http-port", backlog
     return sock
 
 
-def inherited_socket(family: int, address: tuple[Any, ...]) -> socket.socket | None:
-    """The listening socket handed over by the process we were re-executed from, if it fits *address*."""
-    value = os.environ.pop(LISTEN_FD_ENV, None)
+def socket_from_environment(variable: str) -> socket.socket | None:
+    """The socket whose descriptor a parent process named in *variable*, if any (the variable is consumed)."""
+    value = os.environ.pop(variable, None)
     if not value:
         return None
     try:
-        sock = socket.socket(fileno=int(value))
+        return socket.socket(fileno=int(value))
     except (ValueError, OSError):
+        return None
+
+
+def inherited_socket(family: int, address: tuple[Any, ...]) -> socket.socket | None:
+    """The listening socket handed over by the process we were re-executed from, if it fits *address*."""
+    sock = socket_from_environment(LISTEN_FD_ENV)
+    if sock is None:
         return None
     host, port = sock.getsockname()[:2]
     if sock.family != family or host != address[0] or (address[1] and port != address[1]):

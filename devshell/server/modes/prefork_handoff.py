@@ -22,6 +22,8 @@ import os
 import socket
 from typing import Callable
 
+from .listening_socket import socket_from_environment
+
 logger = logging.getLogger(__name__)
 
 HANDOFF_FD_ENV = "DEVSHELL_HANDOFF_FD"
@@ -58,14 +60,9 @@ class HandoffSender:
 
 def inherited_receiver() -> socket.socket | None:
     """The receiving end a gevent process got from the prefork master, if any."""
-    value = os.environ.pop(HANDOFF_FD_ENV, None)
-    if not value:
-        return None
-    try:
-        sock = socket.socket(fileno=int(value))
-    except (ValueError, OSError):
-        return None
-    sock.set_inheritable(False)
+    sock = socket_from_environment(HANDOFF_FD_ENV)
+    if sock is not None:
+        sock.set_inheritable(False)
     return sock
 
 

@@ -61,25 +61,35 @@ def same_host(origin: str, host: str) -> bool:
     return origin_host == host
 
 
-_same_host = same_host  # the name the WebSocket route first imported
+def refusing_header(origin: str | None, fetch_site: str | None, host: str,
+                    trusted: Iterable[str] = ()) -> tuple[str, str] | None:
+    """The header, and its value, by which a browser page's request to *host* is refused; None when it passes.
+
+    Rules 1 to 4 of the module, for a state-changing request and for a WebSocket
+    upgrade alike: *origin* and *fetch_site* are the ``Origin`` and
+    ``Sec-Fetch-Site`` headers (None when absent), *trusted* the ``trusted_origins``.
+    """
+    if origin is not None and normalize_origin(origin) in {normalize_origin(item) for item in trusted} - {None}:
+        return None
+    if fetch_site is not None:
+        return None if fetch_site.strip().lower() in ALLOWED_FETCH_SITES else ("Sec-Fetch-Site", fetch_site)
+    if origin is not None and not same_host(origin, host):
+        return ("Origin", origin)
+    return None
 
 
 def cross_site_reason(request: "Request", trusted: Iterable[str] = ()) -> str | None:
     """Why *request* is refused as cross-site, or None when it may change state."""
     if request.method not in UNSAFE_METHODS:
         return None
-    headers = request.headers
-    origin = headers.get("Origin")
-    if origin is not None and normalize_origin(origin) in {normalize_origin(item) for item in trusted}:
+    refused = refusing_header(request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), request.host,
+                              trusted)
+    if refused is None:
         return None
-    fetch_site = headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:
-        if fetch_site.strip().lower() in ALLOWED_FETCH_SITES:
-            return None
-        return f"the browser says this request comes from another site (Sec-Fetch-Site: {fetch_site[:40]})"
-    if origin is not None and not same_host(origin, request.host):
-        return f"the request comes from {origin[:100]!r}, not from this server"
-    return None
+    header, value = refused
+    if header == "Sec-Fetch-Site":
+        return f"the browser says this request comes from another site (Sec-Fetch-Site: {value[:40]})"
+    return f"the request comes from {value[:100]!r}, not from this server"
 
 
 def refuse_cross_site(request: "Request") -> None:

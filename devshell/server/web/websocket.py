@@ -98,20 +98,16 @@ def _origin_refusal(app: "Root", environ: dict[str, Any]) -> str | None:
     must say ``same-origin``; else the ``Origin`` must name this server's host; a
     client that sends neither is not a browser page and passes.
     """
-    from .cross_site import ALLOWED_FETCH_SITES, _same_host, normalize_origin
+    from .cross_site import refusing_header
 
-    origin = environ.get("HTTP_ORIGIN")
-    trusted = {normalize_origin(item) for item in app.config.get("trusted_origins") or ()} - {None}
-    if origin is not None and normalize_origin(origin) in trusted:
+    refused = refusing_header(environ.get("HTTP_ORIGIN"), environ.get("HTTP_SEC_FETCH_SITE"),
+                              environ.get("HTTP_HOST", ""), app.config.get("trusted_origins") or ())
+    if refused is None:
         return None
-    fetch_site = environ.get("HTTP_SEC_FETCH_SITE")
-    if fetch_site is not None:
-        if fetch_site.strip().lower() in ALLOWED_FETCH_SITES:
-            return None
-        return f"the browser says this page is another site's (Sec-Fetch-Site: {fetch_site[:40]})"
-    if origin is None or _same_host(origin, environ.get("HTTP_HOST", "")):
-        return None
-    return f"a page of {origin[:100]!r} may not open a WebSocket here (trusted_origins lists those that may)"
+    header, value = refused
+    if header == "Sec-Fetch-Site":
+        return f"the browser says this page is another site's (Sec-Fetch-Site: {value[:40]})"
+    return f"a page of {value[:100]!r} may not open a WebSocket here (trusted_origins lists those that may)"
 
 
 def serve_websocket(app: "Root", environ: dict[str, Any], sock: socket.socket,

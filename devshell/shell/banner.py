@@ -7,7 +7,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:
-    from .orm import Environment
+    from ..orm import Environment
 
 BUILTIN_NAMES = ("env", "cr", "devshell", "server")
 

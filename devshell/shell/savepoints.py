@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from .orm import Environment
+    from ..orm import Environment
 
 SAVEPOINT = "devshell_statement"
 
@@ -35,7 +35,7 @@ class StatementSavepoints:
         import psycopg2
         import psycopg2.extensions
 
-        from .orm import Environment
+        from ..orm import Environment
 
         self._open = None
         env = self.find_env()

@@ -1,7 +1,7 @@
 """The interactive REPLs of ``devshell shell``: IPython, ptpython, bpython and the plain Python console.
 
 Each runs the shell's namespace with a savepoint around every statement (see
-:mod:`devshell.repl_savepoints`), the per-project history, and completion of
+:mod:`devshell.shell.savepoints`), the per-project history, and completion of
 table names after ``env["`` (IPython's ``_ipython_key_completions_`` protocol,
 which ptpython is taught here). Each REPL library is imported only when chosen.
 """
@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from .repl_savepoints import StatementSavepoints
+from .savepoints import StatementSavepoints
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent

@@ -1,10 +1,10 @@
-"""The shell: an environment-bound namespace, run as code, a script, stdin or an interactive REPL.
+"""One shell session: the namespace bound to an environment, run as code, a script, stdin or a REPL.
 
 Transactions follow one rule whatever the form: the work is rolled back at the
 end unless ``--commit`` was given (or the user called ``env.commit()``), and
 uncommitted writes thrown away are reported; with ``--commit``, an exception
 rolls back and the exit code is 1. In a REPL each statement runs under a
-savepoint (:mod:`.repl_savepoints`). ``--shell-file`` files (and, in a REPL,
+savepoint (:mod:`.savepoints`). ``--shell-file`` files (and, in a REPL,
 ``$PYTHONSTARTUP``) run in the namespace first. Nothing here binds a port or
 starts cron. The ``-c``, script and stdin forms import no REPL library.
 """
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from .console import warn
-from .config import SETTINGS
-from .errors import DevshellError, UsageError
+from ..console import warn
+from ..errors import DevshellError, UsageError
+from ..settings import SETTINGS
 
 if TYPE_CHECKING:
-    from .orm import Environment
-    from .site import Site
+    from ..orm import Environment
+    from ..site import Site
 
 INTERFACES = SETTINGS["shell_interface"].choices  #: in order of preference
 _IMPORT_NAMES = {"ipython": "IPython", "ptpython": "ptpython", "bpython": "bpython", "python": "code"}
@@ -69,7 +69,7 @@ def run_shell(site: "Site", *, code: str | None = None, script: str | None = Non
     interface = None
     if code is None and script is None:
         interface = choose_interface(site.config["shell_interface"])
-    from .orm import connect
+    from ..orm import connect
 
     env = connect(db, config=site.config, address=site.address)
     try:
@@ -92,10 +92,10 @@ def build_namespace(env: "Environment", site: "Site | None" = None) -> dict[str,
     """``env``, ``cr``, ``devshell``, ``server()``, one name per model where the name is free, then what
     modules add. ``server(mode=…, **options)`` starts a server on this database in the background; its log
     lines stay in its handle (``.logs()``), never on the terminal."""
-    from .server.background.launch import server_function
+    from ..server.background.launch import server_function
 
-    # The public package is this module's parent, imported before it: handing it over is no new import.
-    public_api = sys.modules[__package__ or "devshell"]
+    # The public package (the top of this module's dotted name) is imported before this module: no new import.
+    public_api = sys.modules[__name__.partition(".")[0]]
     namespace: dict[str, Any] = {"env": env, "cr": env.cr, "devshell": public_api,
                                  "server": server_function(env.db, env.config), "__name__": "__main__"}
     for name, model in sorted(env.registry.models.items()):
@@ -111,7 +111,7 @@ def _module_context(env: "Environment", site: "Site | None") -> dict[str, Any]:
     installed = env.registry.modules
     if not installed:
         return {}
-    from .modules import shell_context_for
+    from ..modules import shell_context_for
 
     return shell_context_for(env, list(installed), addons=site.addons if site is not None else None)
 
@@ -180,21 +180,20 @@ class Shell:
     # -- interactive ---------------------------------------------------------------------
     def interact(self, interface: str, history_dir: Path | None) -> int:
         """$PYTHONSTARTUP and the shell files, the banner, then the REPL until the user leaves."""
-        from . import repl_interfaces
-        from .repl_banner import banner
-        from .repl_savepoints import StatementSavepoints
+        from . import interfaces
+        from .banner import banner
+        from .savepoints import StatementSavepoints
 
         with _cancel_queries_on_interrupt():
             before = set(self.namespace)
             savepoints = StatementSavepoints(lambda: self.namespace.get("env"))
-            repl_interfaces.run_startup_files(self.namespace, [*repl_interfaces.python_startup(), *self.shell_files],
-                                              savepoints)
+            interfaces.run_startup_files(self.namespace, [*interfaces.python_startup(), *self.shell_files], savepoints)
             text = banner(self.env, self.namespace, self.commit, self.server,
                           startup_names=[name for name in self.namespace if name not in before],
                           savepoints=interface != "bpython")
             starters: dict[str, Callable[[dict[str, Any], str, Path | None], None]] = {
-                "ipython": repl_interfaces.run_ipython, "ptpython": repl_interfaces.run_ptpython,
-                "bpython": repl_interfaces.run_bpython, "python": repl_interfaces.run_python,
+                "ipython": interfaces.run_ipython, "ptpython": interfaces.run_ptpython,
+                "bpython": interfaces.run_bpython, "python": interfaces.run_python,
             }
             starters[interface](self.namespace, text, history_dir)
         return self.finish(failed=False, interactive=True)
