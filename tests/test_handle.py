@@ -371,7 +371,7 @@ def test_gevent_and_prefork_handles(mode: str, extra: dict[str, object], db: str
     assert srv.restart() is srv and srv.port == port and srv.pid != pid
     assert requests.get(srv.url + "web/health", timeout=10).json()["status"] == "ok"
     pid = srv.pid
-    assert srv.stop(20) is True
+    assert srv.stop(20) is True, "\n".join(srv.logs(80))  # the log says which child held the stop up
     assert srv.status() == "stopped" and not _group_alive(pid) and refused(srv.url)
 
     with socket.socket() as sock:  # a busy port: the child's error, naming the holder
