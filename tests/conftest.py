@@ -180,6 +180,17 @@ def execute(address, db: str, sql: str) -> None:  # type: ignore[no-untyped-def]
         conn.close()
 
 
+def read_stderr_until(child: subprocess.Popen[str], prefix: str) -> list[str]:
+    """The lines *child* wrote on stderr up to the first that starts with *prefix* (a progress line, say)."""
+    assert child.stderr is not None
+    seen: list[str] = []
+    while not any(line.startswith(prefix) for line in seen):
+        line = child.stderr.readline()
+        assert line, f"the process ended before writing {prefix!r}: {seen}"
+        seen.append(line)
+    return seen
+
+
 def wait_for_statement(address, db: str, prefix: str, child: subprocess.Popen[str] | None = None,  # type: ignore[no-untyped-def]
                        timeout: float = 120) -> int:
     """The pid of the backend running, on *db*, a statement that starts with *prefix* (``COPY "public"."big"``),

@@ -15,7 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import DATA_DIR, FIXTURES, load_sql_script, query, run_devshell, unique_name, wait_for_statement
+from conftest import (DATA_DIR, FIXTURES, load_sql_script, query, read_stderr_until, run_devshell, unique_name,
+                      wait_for_statement)
 
 from devshell.config import load_config
 from devshell.errors import DevshellError, UsageError
@@ -278,12 +279,7 @@ def test_killed_run_leaves_no_row_behind(address, new_db) -> None:  # type: igno
     with subprocess.Popen([sys.executable, "-m", "devshell", "populate", "-d", new_db, "--size", "200000"],
                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=dict(os.environ)) as child:
         try:
-            assert child.stderr is not None
-            lines: list[str] = []
-            while not any(line.startswith("loading big") for line in lines):
-                line = child.stderr.readline()
-                assert line, f"populate ended before loading big: {lines}"
-                lines.append(line)
+            read_stderr_until(child, "loading big")
             wait_for_statement(address, new_db, 'COPY "public"."big"', child)  # inside the COPY of 200,000 rows
             child.send_signal(signal.SIGKILL)
             assert child.wait(timeout=30) == -signal.SIGKILL

@@ -145,24 +145,29 @@ def test_spec_file_declares_counts_and_distributions(address: Any, target: str, 
     assert _one(address, target, "SELECT min(placed) >= '2024-01-01' AND max(placed) <= '2024-03-31' FROM orders")
 
 
-def test_manifest_declares_distributions(address: Any, new_db: str, tmp_path: Path) -> None:
+def install_shape_module(address: Any, db: str, addons: Path, name: str, populate_key: dict[str, Any]) -> Any:
+    """Install a module *name* with a ``reading`` table and the manifest's *populate_key*; its configuration."""
     from devshell.db.connection import connect
     from devshell.modules import install_modules
 
-    module = tmp_path / "addons" / "shape_demo"
+    module = addons / name
     (module / "data").mkdir(parents=True)
     (module / "data" / "schema.sql").write_text(
         "CREATE TABLE reading (id serial PRIMARY KEY, level integer NOT NULL, kind text NOT NULL);")
     (module / "__manifest__.py").write_text(repr({
-        "name": "Shape demo", "version": "1.0", "data": ["data/schema.sql"],
-        "populate": {"reading": {"count": 3000, "columns": {"level": "normal(60, 12)",
-                                                            "kind": {"a": 0.7, "b": 0.3}}}}}))
-    config = load_config(overrides={"addons_path": [str(module.parent)]})
-    conn = connect(address, new_db)
+        "name": name, "version": "1.0", "data": ["data/schema.sql"], "populate": populate_key}))
+    config = load_config(overrides={"addons_path": [str(addons)]})
+    conn = connect(address, db)
     try:
-        install_modules(conn, ["shape_demo"], addons_path=[str(module.parent)], config=config)
+        install_modules(conn, [name], addons_path=[str(addons)], config=config)
     finally:
         conn.close()
+    return config
+
+
+def test_manifest_declares_distributions(address: Any, new_db: str, tmp_path: Path) -> None:
+    config = install_shape_module(address, new_db, tmp_path / "addons", "shape_demo", {
+        "reading": {"count": 3000, "columns": {"level": "normal(60, 12)", "kind": {"a": 0.7, "b": 0.3}}}})
     assert populate(new_db, seed=6, quiet=True, config=config).rows == {"reading": 3000}
     levels = [value for (value,) in query(address, new_db, "SELECT level FROM reading")]
     assert abs(statistics.mean(levels) - 60) <= 60 * 0.05
@@ -172,22 +177,10 @@ def test_manifest_declares_distributions(address: Any, new_db: str, tmp_path: Pa
 
 def test_bad_manifest_declaration_is_one_line_naming_module_table_and_column(address: Any, new_db: str,
                                                                               tmp_path: Path) -> None:
-    from devshell.db.connection import connect
     from devshell.errors import UsageError
-    from devshell.modules import install_modules
 
-    module = tmp_path / "addons" / "bad_shape"
-    (module / "data").mkdir(parents=True)
-    (module / "data" / "schema.sql").write_text("CREATE TABLE reading (id serial PRIMARY KEY, level integer);")
-    (module / "__manifest__.py").write_text(repr({
-        "name": "Bad shape", "version": "1.0", "data": ["data/schema.sql"],
-        "populate": {"reading": {"count": 10, "columns": {"level": "normal(60)"}}}}))
-    config = load_config(overrides={"addons_path": [str(module.parent)]})
-    conn = connect(address, new_db)
-    try:
-        install_modules(conn, ["bad_shape"], addons_path=[str(module.parent)], config=config)
-    finally:
-        conn.close()
+    config = install_shape_module(address, new_db, tmp_path / "addons", "bad_shape",
+                                  {"reading": {"count": 10, "columns": {"level": "normal(60)"}}})
     with pytest.raises(UsageError) as caught:
         populate(new_db, seed=6, quiet=True, config=config)
     message = str(caught.value)

@@ -15,7 +15,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import DATA_DIR, assert_one_line_error, execute, query, run_devshell, wait_for_statement
+from conftest import (DATA_DIR, assert_one_line_error, execute, query, read_stderr_until, run_devshell,
+                      wait_for_statement)
 
 
 def scalar(address: Any, db: str, text: str) -> Any:
@@ -335,13 +336,9 @@ def test_ctrl_c_writes_nothing(address, new_db) -> None:  # type: ignore[no-unty
     with subprocess.Popen([sys.executable, "-m", "devshell", "populate", "-d", new_db, "--size", "200000"],
                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=dict(os.environ)) as child:
         try:
-            assert child.stderr is not None
-            seen: list[str] = []
-            while not any(line.startswith("loading big") for line in seen):
-                line = child.stderr.readline()
-                assert line, f"populate ended before loading big: {seen}"
-                seen.append(line)
+            read_stderr_until(child, "loading big")
             child.send_signal(signal.SIGINT)
+            assert child.stderr is not None
             rest = child.stderr.read()
             assert child.wait(timeout=60) == 130, rest
         finally:
